@@ -1,0 +1,747 @@
+//! A blocking registry client for the few calls kind-crio needs: list tags,
+//! resolve a tag to its manifest digest, ask whether a tag exists.
+//!
+//! Protocol (OCI distribution spec, Docker token auth):
+//! 1. `GET /v2/` once per registry to learn its auth scheme from the 401 challenge.
+//! 2. Bearer: fetch a token for `repository:<name>:pull` from the challenge's realm
+//!    (anonymously, with Basic credentials, or with a refresh token), cache it per
+//!    scope until it expires; ask again once on `insufficient_scope`.
+//!    Basic: send the credentials on every request.
+//! 3. Follow `Link: <…>; rel="next"` pages, same server only, with a page cap.
+//!
+//! Transient failures (429 honouring `Retry-After`, 5xx, connection resets) are
+//! retried with a bounded number of attempts; every request has a timeout and
+//! every body a size cap.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use ureq::http::{Response, StatusCode};
+
+use crate::challenge::{self, Challenge};
+use crate::credentials::{Credential, CredentialSource};
+use crate::error::{Error, Result};
+use crate::link::{self, Url};
+use crate::reference::Repository;
+
+/// Media types a manifest request accepts: OCI index, Docker manifest list,
+/// OCI manifest, Docker manifest v2 (multi-arch first, as `docker` asks).
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
+/// Tuning knobs. `Options::default()` is what the command line uses.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Allow plain HTTP to a registry that is not on loopback.
+    pub insecure: bool,
+    /// Bound on one whole request: connect, send, and read the complete answer.
+    pub timeout: Duration,
+    /// Largest response body read (tags pages, tokens, manifests).
+    pub max_body_bytes: u64,
+    /// Largest number of tag pages followed.
+    pub max_pages: usize,
+    /// Tries per request, the first included, on 429, 5xx and connection resets.
+    pub max_attempts: u32,
+    /// Longest single wait between tries (a larger `Retry-After` is cut to this).
+    pub max_retry_wait: Duration,
+    /// First backoff after a 5xx or reset; doubled on every further try.
+    pub backoff: Duration,
+    /// Ask for pages of this many tags (`?n=`). None: let the registry choose,
+    /// as `skopeo` does (Docker Hub then sends everything at once).
+    pub page_size: Option<u32>,
+    pub credentials: CredentialSource,
+    pub user_agent: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            insecure: false,
+            timeout: Duration::from_secs(30),
+            max_body_bytes: 32 << 20,
+            max_pages: 10_000,
+            max_attempts: 5,
+            max_retry_wait: Duration::from_secs(60),
+            backoff: Duration::from_millis(250),
+            page_size: None,
+            credentials: CredentialSource::Config,
+            user_agent: concat!("kind-crio/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// `GET /v2/<name>/tags/list` as `skopeo list-tags` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagList {
+    /// The normalised repository, e.g. `docker.io/kindest/node`.
+    pub repository: String,
+    /// Tags in registry order, all pages concatenated.
+    pub tags: Vec<String>,
+}
+
+/// A content digest such as `sha256:…` (validated: algorithm and lower-case hex).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Digest(String);
+
+impl Digest {
+    pub fn parse(s: &str) -> Option<Digest> {
+        let (algo, hex) = s.split_once(':')?;
+        let len = match algo {
+            "sha256" => 64,
+            "sha512" => 128,
+            _ => return None,
+        };
+        let ok = hex.len() == len && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| Digest(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a registry asked for at `/v2/`.
+#[derive(Debug, Clone)]
+enum Scheme {
+    Anonymous,
+    Basic,
+    Bearer { realm: String, service: Option<String> },
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    value: String,
+    expires: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Per registry authority.
+    schemes: HashMap<String, Scheme>,
+    /// Per (realm, service, scope).
+    tokens: HashMap<(String, String, String), Token>,
+    /// Per registry authority; looked up once, on first need.
+    credentials: HashMap<String, Option<Credential>>,
+}
+
+/// A registry client. Cheap to share by reference; internally synchronised.
+pub struct Client {
+    agent: ureq::Agent,
+    options: Options,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+enum Method {
+    Get,
+    Head,
+}
+
+impl Client {
+    pub fn new(options: Options) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(options.timeout))
+            .user_agent(options.user_agent.as_str())
+            .build()
+            .new_agent();
+        Client {
+            agent,
+            options,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Every tag of `repo`, in registry order, following pagination.
+    pub fn list_tags(&self, repo: &Repository) -> Result<TagList> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let first_path = match self.options.page_size {
+            Some(n) => format!("/v2/{}/tags/list?n={n}", repo.path()),
+            None => format!("/v2/{}/tags/list", repo.path()),
+        };
+        let mut url = self.url(repo, &first_path);
+        let mut seen = HashSet::new();
+        let mut tags = Vec::new();
+        for _ in 0..self.options.max_pages {
+            if !seen.insert(url.to_string()) {
+                return Err(Error::LinkLoop { url: url.to_string() });
+            }
+            let mut resp = self.send(repo, Method::Get, &url, Some("application/json"))?;
+            self.expect_success(&resp, &url, || format!("repository {repo}"), repo)?;
+            let next = resp
+                .headers()
+                .get_all("link")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(link::next_link)
+                .map(str::to_owned);
+            let body = self.read_body(&mut resp, &url)?;
+            let page: Page = serde_json::from_slice(&body).map_err(|e| Error::InvalidBody {
+                url: url.to_string(),
+                detail: describe_json_error(&e, body.len()),
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            let Some(next) = next else {
+                return Ok(TagList {
+                    repository: repo.to_string(),
+                    tags,
+                });
+            };
+            let next_url = url.join(&next).ok_or_else(|| Error::BadLink {
+                from: url.to_string(),
+                link: next.clone(),
+            })?;
+            if !url.same_origin(&next_url) {
+                return Err(Error::CrossHostLink {
+                    from: url.to_string(),
+                    to: next_url.authority().to_owned(),
+                });
+            }
+            url = next_url;
+        }
+        Err(Error::TooManyPages {
+            url: url.to_string(),
+            limit: self.options.max_pages,
+        })
+    }
+
+    /// The manifest digest `tag` points to: `Docker-Content-Digest` of a HEAD,
+    /// else the sha256 of the manifest body.
+    pub fn manifest_digest(&self, repo: &Repository, tag: &str) -> Result<Digest> {
+        check_tag(tag, repo)?;
+        let url = self.url(repo, &format!("/v2/{}/manifests/{tag}", repo.path()));
+        let what = || format!("tag {repo}:{tag}");
+        let resp = self.send(repo, Method::Head, &url, Some(MANIFEST_ACCEPT))?;
+        self.expect_success(&resp, &url, what, repo)?;
+        if let Some(d) = header(&resp, "docker-content-digest") {
+            return Digest::parse(d.trim()).ok_or_else(|| Error::BadDigest {
+                url: url.to_string(),
+                digest: d.to_owned(),
+            });
+        }
+        let mut resp = self.send(repo, Method::Get, &url, Some(MANIFEST_ACCEPT))?;
+        self.expect_success(&resp, &url, what, repo)?;
+        let body = self.read_body(&mut resp, &url)?;
+        let hex: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Digest(format!("sha256:{hex}")))
+    }
+
+    /// Whether `repo:tag` exists. A missing repository is `Ok(false)` too.
+    pub fn tag_exists(&self, repo: &Repository, tag: &str) -> Result<bool> {
+        match self.manifest_digest(repo, tag) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn url(&self, repo: &Repository, path_and_query: &str) -> Url {
+        let plain = repo.is_loopback() || self.options.insecure;
+        Url::new(if plain { "http" } else { "https" }, repo.api_host(), path_and_query)
+    }
+
+    fn scope(repo: &Repository) -> String {
+        format!("repository:{}:pull", repo.path())
+    }
+
+    /// Sends one request with authentication, answering one auth challenge.
+    fn send(
+        &self,
+        repo: &Repository,
+        method: Method,
+        url: &Url,
+        accept: Option<&str>,
+    ) -> Result<Response<ureq::Body>> {
+        let scheme = self.scheme(url)?;
+        let mut scope = Self::scope(repo);
+        let mut auth = self.authorization(repo, &scheme, &scope, false)?;
+        let mut retried_auth = false;
+        loop {
+            let resp = self.request(&method, url, accept, auth.as_deref())?;
+            if resp.status() != StatusCode::UNAUTHORIZED || retried_auth {
+                return Ok(resp);
+            }
+            // A 401 with a token we already had: the token expired, was
+            // revoked, or lacks scope. Ask once more with the scope the
+            // registry names (it may be wider than ours).
+            retried_auth = true;
+            let challenges = challenge::parse(header(&resp, "www-authenticate").unwrap_or(""));
+            let Some(ch) = preferred(&challenges) else {
+                return Err(Error::NoChallenge { url: url.to_string() });
+            };
+            let scheme = scheme_from(ch);
+            if let Some(s) = ch.param("scope").filter(|_| ch.param("error") == Some("insufficient_scope")) {
+                scope = s.to_owned();
+            }
+            self.lock().schemes.insert(url.authority().to_owned(), scheme.clone());
+            auth = self.authorization(repo, &scheme, &scope, true)?;
+            if auth.is_none() {
+                return Ok(resp);
+            }
+        }
+    }
+
+    /// The registry's scheme, from cache or from a `/v2/` ping.
+    fn scheme(&self, url: &Url) -> Result<Scheme> {
+        if let Some(s) = self.lock().schemes.get(url.authority()) {
+            return Ok(s.clone());
+        }
+        let ping = Url::new(url.scheme(), url.authority(), "/v2/");
+        let resp = self.request(&Method::Get, &ping, None, None)?;
+        let scheme = match resp.status().as_u16() {
+            401 => {
+                let challenges = challenge::parse(header(&resp, "www-authenticate").unwrap_or(""));
+                match preferred(&challenges) {
+                    Some(ch) => scheme_from(ch),
+                    None => return Err(Error::NoChallenge { url: ping.to_string() }),
+                }
+            }
+            // Some registries answer /v2/ with 404 or 200; go on anonymously and
+            // let the real request's challenge, if any, decide.
+            _ => Scheme::Anonymous,
+        };
+        self.lock().schemes.insert(url.authority().to_owned(), scheme.clone());
+        Ok(scheme)
+    }
+
+    /// The `Authorization` header value for `scheme`, fetching a token if needed.
+    fn authorization(
+        &self,
+        repo: &Repository,
+        scheme: &Scheme,
+        scope: &str,
+        refresh: bool,
+    ) -> Result<Option<String>> {
+        match scheme {
+            Scheme::Anonymous => Ok(None),
+            Scheme::Basic => Ok(self.credential(repo)?.and_then(|c| match c {
+                Credential::Basic { username, password } => Some(basic(&username, &password)),
+                Credential::IdentityToken(_) => None,
+            })),
+            Scheme::Bearer { realm, service } => {
+                let key = (
+                    realm.clone(),
+                    service.clone().unwrap_or_default(),
+                    scope.to_owned(),
+                );
+                if !refresh
+                    && let Some(t) = self.lock().tokens.get(&key)
+                    && t.expires > Instant::now()
+                {
+                    return Ok(Some(format!("Bearer {}", t.value)));
+                }
+                let token = self.fetch_token(repo, realm, service.as_deref(), scope)?;
+                let value = format!("Bearer {}", token.value);
+                self.lock().tokens.insert(key, token);
+                Ok(Some(value))
+            }
+        }
+    }
+
+    fn credential(&self, repo: &Repository) -> Result<Option<Credential>> {
+        if let Some(c) = self.lock().credentials.get(repo.registry()) {
+            return Ok(c.clone());
+        }
+        let c = self
+            .options
+            .credentials
+            .lookup(repo)
+            .map_err(|detail| Error::Credentials {
+                registry: repo.registry().to_owned(),
+                detail,
+            })?;
+        self.lock().credentials.insert(repo.registry().to_owned(), c.clone());
+        Ok(c)
+    }
+
+    /// Docker token auth: GET the realm (or POST a refresh token, OAuth2 style).
+    fn fetch_token(
+        &self,
+        repo: &Repository,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<Token> {
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let realm_url = Url::parse(realm).ok_or_else(|| Error::Token {
+            realm: realm.to_owned(),
+            detail: "the registry's challenge names a realm that is not an http(s) URL".to_owned(),
+        })?;
+        let token_err = |detail: String| Error::Token {
+            realm: realm.to_owned(),
+            detail,
+        };
+        let credential = self.credential(repo)?;
+        let started = Instant::now();
+        let mut resp = match &credential {
+            Some(Credential::IdentityToken(refresh)) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "kind-crio"),
+                    ("refresh_token", refresh.as_str()),
+                    ("scope", scope),
+                ];
+                if let Some(s) = service {
+                    form.push(("service", s));
+                }
+                self.retrying(&realm_url, || {
+                    self.agent.post(realm_url.to_string()).send_form(form.iter().copied())
+                })?
+            }
+            _ => {
+                let mut query = vec![("scope", scope)];
+                if let Some(s) = service {
+                    query.push(("service", s));
+                }
+                let auth = match &credential {
+                    Some(Credential::Basic { username, password }) => Some(basic(username, password)),
+                    _ => None,
+                };
+                self.retrying(&realm_url, || {
+                    let mut req = self.agent.get(realm_url.to_string()).query_pairs(query.iter().copied());
+                    if let Some(a) = &auth {
+                        req = req.header("Authorization", a);
+                    }
+                    req.call()
+                })?
+            }
+        };
+        let used_credentials = credential.is_some();
+        match resp.status().as_u16() {
+            200 => {}
+            401 => {
+                return Err(Error::Unauthorized {
+                    url: realm.to_owned(),
+                    used_credentials,
+                });
+            }
+            403 => {
+                return Err(Error::Forbidden {
+                    url: realm.to_owned(),
+                    used_credentials,
+                });
+            }
+            s => return Err(token_err(format!("unexpected HTTP {s}"))),
+        }
+        let body = self.read_body(&mut resp, &realm_url)?;
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| token_err(format!("not a token response ({})", describe_json_error(&e, body.len()))))?;
+        let value = parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| token_err("the answer holds no usable token".to_owned()))?;
+        // The spec's default lifetime is 60 s; keep a margin for clock and transit.
+        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(10));
+        Ok(Token {
+            value,
+            expires: started + lifetime - Duration::from_secs(5),
+        })
+    }
+
+    /// One HTTP exchange with retries, without authentication logic.
+    fn request(
+        &self,
+        method: &Method,
+        url: &Url,
+        accept: Option<&str>,
+        authorization: Option<&str>,
+    ) -> Result<Response<ureq::Body>> {
+        let target = url.to_string();
+        self.retrying(url, || {
+            let with = |mut req: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
+                if let Some(a) = accept {
+                    req = req.header("Accept", a);
+                }
+                if let Some(a) = authorization {
+                    req = req.header("Authorization", a);
+                }
+                req.call()
+            };
+            match method {
+                Method::Get => with(self.agent.get(&target)),
+                Method::Head => with(self.agent.head(&target)),
+            }
+        })
+    }
+
+    /// Runs `attempt` until it gives an answer worth returning: retries
+    /// 429 (waiting `Retry-After`), 5xx and connection resets, with a bound.
+    fn retrying(
+        &self,
+        url: &Url,
+        mut attempt: impl FnMut() -> std::result::Result<Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Response<ureq::Body>> {
+        let max = self.options.max_attempts.max(1);
+        let mut backoff = self.options.backoff;
+        let mut last = String::new();
+        for n in 1..=max {
+            let wait = match attempt() {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retryable = status == 429 || matches!(status, 500 | 502 | 503 | 504);
+                    if !retryable {
+                        return Ok(resp);
+                    }
+                    last = format!("HTTP {status}");
+                    let asked = (status == 429)
+                        .then(|| header(&resp, "retry-after").and_then(parse_retry_after))
+                        .flatten();
+                    asked.unwrap_or(backoff)
+                }
+                Err(e) => {
+                    let err = self.transport_error(url, e);
+                    match &err {
+                        Error::Connect { detail, .. } if is_transient(detail) => {
+                            last = detail.clone();
+                            backoff
+                        }
+                        _ => return Err(err),
+                    }
+                }
+            };
+            if n == max {
+                break;
+            }
+            std::thread::sleep(wait.min(self.options.max_retry_wait));
+            backoff = backoff.saturating_mul(2);
+        }
+        Err(Error::TooManyRetries {
+            url: url.to_string(),
+            attempts: max,
+            last,
+        })
+    }
+
+    fn transport_error(&self, url: &Url, e: ureq::Error) -> Error {
+        match e {
+            ureq::Error::HostNotFound => Error::UnknownHost {
+                host: url.authority().to_owned(),
+            },
+            ureq::Error::Timeout(_) => Error::Timeout {
+                url: url.to_string(),
+                after: self.options.timeout,
+            },
+            ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => Error::Timeout {
+                url: url.to_string(),
+                after: self.options.timeout,
+            },
+            other => Error::Connect {
+                url: url.to_string(),
+                detail: describe_transport(&other),
+            },
+        }
+    }
+
+    fn read_body(&self, resp: &mut Response<ureq::Body>, url: &Url) -> Result<Vec<u8>> {
+        let limit = self.options.max_body_bytes;
+        if let Some(len) = header(resp, "content-length").and_then(|v| v.trim().parse::<u64>().ok())
+            && len > limit
+        {
+            return Err(Error::TooLarge {
+                url: url.to_string(),
+                limit,
+            });
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => Error::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                },
+                other => match self.transport_error(url, other) {
+                    Error::Connect { detail, .. } => Error::InvalidBody {
+                        url: url.to_string(),
+                        detail: format!("the body could not be read whole: {detail}"),
+                    },
+                    e => e,
+                },
+            })
+    }
+
+    /// Turns error statuses into errors that say which and why.
+    fn expect_success(
+        &self,
+        resp: &Response<ureq::Body>,
+        url: &Url,
+        what: impl FnOnce() -> String,
+        repo: &Repository,
+    ) -> Result<()> {
+        let status = resp.status().as_u16();
+        let used_credentials = || {
+            self.lock()
+                .credentials
+                .get(repo.registry())
+                .is_some_and(Option::is_some)
+        };
+        match status {
+            200..=299 => Ok(()),
+            401 => Err(Error::Unauthorized {
+                url: url.to_string(),
+                used_credentials: used_credentials(),
+            }),
+            403 => Err(Error::Forbidden {
+                url: url.to_string(),
+                used_credentials: used_credentials(),
+            }),
+            404 => Err(Error::NotFound {
+                what: what(),
+                url: url.to_string(),
+                used_credentials: used_credentials(),
+            }),
+            s => Err(Error::Status {
+                url: url.to_string(),
+                status: s,
+                detail: String::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state is plain caches: a panic elsewhere cannot leave it inconsistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Bearer wins over Basic when a registry offers both.
+fn preferred(challenges: &[Challenge]) -> Option<&Challenge> {
+    challenges
+        .iter()
+        .find(|c| c.scheme == "bearer")
+        .or_else(|| challenges.iter().find(|c| c.scheme == "basic"))
+}
+
+fn scheme_from(ch: &Challenge) -> Scheme {
+    match (ch.scheme.as_str(), ch.param("realm")) {
+        ("bearer", Some(realm)) => Scheme::Bearer {
+            realm: realm.to_owned(),
+            service: ch.param("service").map(str::to_owned),
+        },
+        _ => Scheme::Basic,
+    }
+}
+
+fn basic(username: &str, password: &str) -> String {
+    let raw = format!("{username}:{password}");
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+fn header<'a>(resp: &'a Response<ureq::Body>, name: &str) -> Option<&'a str> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+fn check_tag(tag: &str, repo: &Repository) -> Result<()> {
+    let valid = !tag.is_empty()
+        && tag.len() <= 128
+        && tag.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_alphanumeric() || b == b'_' || (i > 0 && (b == b'.' || b == b'-'))
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidTag {
+            reference: format!("{repo}:{tag}"),
+        })
+    }
+}
+
+fn describe_transport(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::ConnectionFailed => "connection refused or unreachable".to_owned(),
+        ureq::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Connection-level failures worth another try.
+fn is_transient(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    ["reset", "broken pipe", "refused", "unreachable", "unexpected eof", "aborted"]
+        .iter()
+        .any(|w| d.contains(w))
+}
+
+fn describe_json_error(e: &serde_json::Error, len: usize) -> String {
+    if e.is_eof() {
+        format!("it ends early, after {len} bytes")
+    } else {
+        format!("{e} in a {len}-byte body")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(100));
+        assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
+        let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let d = parse_retry_after(&future).unwrap();
+        assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn digests() {
+        let hex = "a".repeat(64);
+        assert!(Digest::parse(&format!("sha256:{hex}")).is_some());
+        assert!(Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_none());
+        assert!(Digest::parse("sha256:abc").is_none());
+        assert!(Digest::parse(&format!("md5:{hex}")).is_none());
+    }
+
+    #[test]
+    fn basic_header() {
+        assert_eq!(basic("user", "pass"), "Basic dXNlcjpwYXNz");
+    }
+}

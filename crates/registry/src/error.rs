@@ -1,0 +1,100 @@
+//! Errors callers branch on. Every message is one line that says what failed,
+//! against what, and what to do; none ever contains a credential or token.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Reference(#[from] crate::reference::ReferenceError),
+
+    #[error("cannot resolve registry host {host:?}: check the name, or your DNS and proxy settings")]
+    UnknownHost { host: String },
+
+    #[error("cannot connect to {url}: {detail}")]
+    Connect { url: String, detail: String },
+
+    #[error("{url}: no complete answer within {}s (the registry or network stalled)", .after.as_secs_f32())]
+    Timeout { url: String, after: Duration },
+
+    #[error(
+        "{url}: 401 Unauthorized {}",
+        if *.used_credentials { "with the credentials found for this registry; check them (docker login / podman login)" }
+        else { "without credentials; log in first (docker login / podman login) or check the repository name" }
+    )]
+    Unauthorized { url: String, used_credentials: bool },
+
+    #[error(
+        "{url}: 401 Unauthorized without a WWW-Authenticate challenge, so there is no way to authenticate; is this a registry's /v2/ API?"
+    )]
+    NoChallenge { url: String },
+
+    #[error(
+        "{url}: 403 Forbidden {}",
+        if *.used_credentials { "with the credentials found for this registry: they lack pull access" }
+        else { "without credentials: the repository is private or the registry refuses anonymous pulls" }
+    )]
+    Forbidden { url: String, used_credentials: bool },
+
+    #[error("{what} not found (404 from {url}){}", if *.used_credentials { "" } else { "; a private repository also looks like this without credentials" })]
+    NotFound {
+        what: String,
+        url: String,
+        used_credentials: bool,
+    },
+
+    #[error("{url}: unexpected HTTP {status}{}", if .detail.is_empty() { String::new() } else { format!(": {}", .detail) })]
+    Status {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+
+    #[error("{url}: gave up after {attempts} attempts; last answer: {last}")]
+    TooManyRetries {
+        url: String,
+        attempts: u32,
+        last: String,
+    },
+
+    #[error("{url}: response is not the JSON expected ({detail})")]
+    InvalidBody { url: String, detail: String },
+
+    #[error("{url}: response is larger than the {limit}-byte limit; refusing to read it")]
+    TooLarge { url: String, limit: u64 },
+
+    #[error("{from}: the next page link points to another server ({to}); refusing to follow it")]
+    CrossHostLink { from: String, to: String },
+
+    #[error("{from}: the next page link {link:?} is not a valid http(s) URL reference")]
+    BadLink { from: String, link: String },
+
+    #[error("{url}: the registry's page links loop back to a page already read")]
+    LinkLoop { url: String },
+
+    #[error("{url}: more than {limit} pages of results; refusing to read further")]
+    TooManyPages { url: String, limit: usize },
+
+    #[error("token endpoint {realm}: {detail}")]
+    Token { realm: String, detail: String },
+
+    #[error("credentials for {registry}: {detail}")]
+    Credentials { registry: String, detail: String },
+
+    #[error(
+        "{reference:?}: not a valid tag; tags are 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+    )]
+    InvalidTag { reference: String },
+
+    #[error("{url}: the registry sent an invalid digest {digest:?}")]
+    BadDigest { url: String, digest: String },
+}
+
+impl Error {
+    /// True when the registry said the thing asked for does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
