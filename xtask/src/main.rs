@@ -1,1 +1,103 @@
-fn main() {}
+//! kind-crio's command line: `cargo xtask <command>`.
+//!
+//! `main` parses flags, loads the configuration, makes one `Shell` rooted at
+//! the workspace, and dispatches; each command lives in its own module and
+//! builds a `step::Plan` that is either printed (`--dry-run`) or executed.
+
+mod ci;
+mod config;
+mod step;
+mod tags;
+mod ui;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use xshell::Shell;
+
+use crate::config::Config;
+use crate::ui::Ui;
+
+/// Build kind node images that run CRI-O, and prove them in a cluster.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, propagate_version = true)]
+#[command(after_help = "\
+Configuration: built-in defaults (configs/default.toml), overridden by --config FILE,
+overridden by flags. See the effective values with `cargo xtask config`.
+Colours follow NO_COLOR; progress spinners appear only on a terminal.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Show every command run and its output.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
+    /// Print the plan (named steps and the exact commands) instead of running it.
+    #[arg(long, global = true)]
+    dry_run: bool,
+
+    /// TOML file overriding any of the defaults in configs/default.toml.
+    #[arg(long, global = true, value_name = "FILE", env = "KIND_CRIO_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the tags of an image repository (default kindest/node), like `skopeo list-tags`.
+    Tags(tags::TagsArgs),
+    /// Print the effective configuration (defaults + --config file) as TOML.
+    Config,
+    /// Run every check CI runs: formatting, clippy, tests, linters.
+    Ci(ci::CiArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = Ui::from_env(cli.verbose);
+    match run(cli, &ui) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the context chain on one line per cause, never a backtrace.
+            eprintln!("ERROR: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, ui: &Ui) -> Result<()> {
+    let config = Config::from_path(cli.config.as_deref())?;
+    match cli.command {
+        Command::Tags(args) => tags::run(&args, &config.node_repository, ui, cli.dry_run),
+        Command::Config => {
+            print!("{}", config.to_toml());
+            if config.crio.is_none() {
+                println!(
+                    "# crio.stream is empty: CRI-O {} (the Kubernetes minor)",
+                    config.crio_stream()
+                );
+            }
+            Ok(())
+        }
+        Command::Ci(args) => {
+            let sh = project_shell()?;
+            ci::run(&sh, ui, &args, cli.dry_run)
+        }
+    }
+}
+
+/// A shell whose current directory is the workspace root, wherever cargo was run from.
+fn project_shell() -> Result<Shell> {
+    let sh = Shell::new().context("cannot create a shell")?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .context("xtask has no parent directory")?;
+    // Our own directory too, so printed commands need no `cd`.
+    std::env::set_current_dir(&root)
+        .with_context(|| format!("cannot change to the project root {}", root.display()))?;
+    sh.change_dir(root);
+    Ok(sh)
+}

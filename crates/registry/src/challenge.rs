@@ -196,10 +196,7 @@ mod tests {
     fn malformed_input_keeps_what_was_read() {
         assert_eq!(show(""), "");
         assert_eq!(show("   ,, "), "");
-        assert_eq!(
-            show(r#"Bearer realm="unterminated"#),
-            "bearer[]"
-        );
+        assert_eq!(show(r#"Bearer realm="unterminated"#), "bearer[]");
         assert_eq!(show(r#"Bearer realm="x", ==="#), r#"bearer[realm="x"]"#);
         assert_eq!(show("Bearer realm=\"é\""), "bearer[realm=\"é\"]");
     }

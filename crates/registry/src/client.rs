@@ -119,7 +119,10 @@ impl fmt::Display for Digest {
 enum Scheme {
     Anonymous,
     Basic,
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -147,7 +150,9 @@ pub struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("options", &self.options).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -191,7 +196,9 @@ impl Client {
         let mut tags = Vec::new();
         for _ in 0..self.options.max_pages {
             if !seen.insert(url.to_string()) {
-                return Err(Error::LinkLoop { url: url.to_string() });
+                return Err(Error::LinkLoop {
+                    url: url.to_string(),
+                });
             }
             let mut resp = self.send(repo, Method::Get, &url, Some("application/json"))?;
             self.expect_success(&resp, &url, || format!("repository {repo}"), repo)?;
@@ -249,7 +256,10 @@ impl Client {
         let mut resp = self.send(repo, Method::Get, &url, Some(MANIFEST_ACCEPT))?;
         self.expect_success(&resp, &url, what, repo)?;
         let body = self.read_body(&mut resp, &url)?;
-        let hex: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = Sha256::digest(&body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok(Digest(format!("sha256:{hex}")))
     }
 
@@ -264,7 +274,11 @@ impl Client {
 
     fn url(&self, repo: &Repository, path_and_query: &str) -> Url {
         let plain = repo.is_loopback() || self.options.insecure;
-        Url::new(if plain { "http" } else { "https" }, repo.api_host(), path_and_query)
+        Url::new(
+            if plain { "http" } else { "https" },
+            repo.api_host(),
+            path_and_query,
+        )
     }
 
     fn scope(repo: &Repository) -> String {
@@ -294,13 +308,20 @@ impl Client {
             retried_auth = true;
             let challenges = challenge::parse(header(&resp, "www-authenticate").unwrap_or(""));
             let Some(ch) = preferred(&challenges) else {
-                return Err(Error::NoChallenge { url: url.to_string() });
+                return Err(Error::NoChallenge {
+                    url: url.to_string(),
+                });
             };
             let scheme = scheme_from(ch);
-            if let Some(s) = ch.param("scope").filter(|_| ch.param("error") == Some("insufficient_scope")) {
+            if let Some(s) = ch
+                .param("scope")
+                .filter(|_| ch.param("error") == Some("insufficient_scope"))
+            {
                 scope = s.to_owned();
             }
-            self.lock().schemes.insert(url.authority().to_owned(), scheme.clone());
+            self.lock()
+                .schemes
+                .insert(url.authority().to_owned(), scheme.clone());
             auth = self.authorization(repo, &scheme, &scope, true)?;
             if auth.is_none() {
                 return Ok(resp);
@@ -320,14 +341,20 @@ impl Client {
                 let challenges = challenge::parse(header(&resp, "www-authenticate").unwrap_or(""));
                 match preferred(&challenges) {
                     Some(ch) => scheme_from(ch),
-                    None => return Err(Error::NoChallenge { url: ping.to_string() }),
+                    None => {
+                        return Err(Error::NoChallenge {
+                            url: ping.to_string(),
+                        });
+                    }
                 }
             }
             // Some registries answer /v2/ with 404 or 200; go on anonymously and
             // let the real request's challenge, if any, decide.
             _ => Scheme::Anonymous,
         };
-        self.lock().schemes.insert(url.authority().to_owned(), scheme.clone());
+        self.lock()
+            .schemes
+            .insert(url.authority().to_owned(), scheme.clone());
         Ok(scheme)
     }
 
@@ -377,7 +404,9 @@ impl Client {
                 registry: repo.registry().to_owned(),
                 detail,
             })?;
-        self.lock().credentials.insert(repo.registry().to_owned(), c.clone());
+        self.lock()
+            .credentials
+            .insert(repo.registry().to_owned(), c.clone());
         Ok(c)
     }
 
@@ -417,7 +446,9 @@ impl Client {
                     form.push(("service", s));
                 }
                 self.retrying(&realm_url, || {
-                    self.agent.post(realm_url.to_string()).send_form(form.iter().copied())
+                    self.agent
+                        .post(realm_url.to_string())
+                        .send_form(form.iter().copied())
                 })?
             }
             _ => {
@@ -426,11 +457,16 @@ impl Client {
                     query.push(("service", s));
                 }
                 let auth = match &credential {
-                    Some(Credential::Basic { username, password }) => Some(basic(username, password)),
+                    Some(Credential::Basic { username, password }) => {
+                        Some(basic(username, password))
+                    }
                     _ => None,
                 };
                 self.retrying(&realm_url, || {
-                    let mut req = self.agent.get(realm_url.to_string()).query_pairs(query.iter().copied());
+                    let mut req = self
+                        .agent
+                        .get(realm_url.to_string())
+                        .query_pairs(query.iter().copied());
                     if let Some(a) = &auth {
                         req = req.header("Authorization", a);
                     }
@@ -456,8 +492,12 @@ impl Client {
             s => return Err(token_err(format!("unexpected HTTP {s}"))),
         }
         let body = self.read_body(&mut resp, &realm_url)?;
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| token_err(format!("not a token response ({})", describe_json_error(&e, body.len()))))?;
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            token_err(format!(
+                "not a token response ({})",
+                describe_json_error(&e, body.len())
+            ))
+        })?;
         let value = parsed
             .token
             .or(parsed.access_token)
@@ -522,9 +562,10 @@ impl Client {
                     asked.unwrap_or(backoff)
                 }
                 Err(e) => {
+                    let transient = is_transient(&e);
                     let err = self.transport_error(url, e);
                     match &err {
-                        Error::Connect { detail, .. } if is_transient(detail) => {
+                        Error::Connect { detail, .. } if transient => {
                             last = detail.clone();
                             backoff
                         }
@@ -658,7 +699,10 @@ fn scheme_from(ch: &Challenge) -> Scheme {
 
 fn basic(username: &str, password: &str) -> String {
     let raw = format!("{username}:{password}");
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 fn header<'a>(resp: &'a Response<ureq::Body>, name: &str) -> Option<&'a str> {
@@ -672,7 +716,10 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn check_tag(tag: &str, repo: &Repository) -> Result<()> {
@@ -698,12 +745,34 @@ fn describe_transport(e: &ureq::Error) -> String {
     }
 }
 
-/// Connection-level failures worth another try.
-fn is_transient(detail: &str) -> bool {
-    let d = detail.to_ascii_lowercase();
-    ["reset", "broken pipe", "refused", "unreachable", "unexpected eof", "aborted"]
-        .iter()
-        .any(|w| d.contains(w))
+/// Connection-level failures worth another try. The I/O error kind decides
+/// where there is one: ureq words a connection closed before the answer as
+/// "Peer disconnected" (kind `UnexpectedEof`), which no message check catches.
+fn is_transient(e: &ureq::Error) -> bool {
+    if let ureq::Error::Io(io) = e
+        && matches!(
+            io.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::NotConnected
+        )
+    {
+        return true;
+    }
+    let d = describe_transport(e).to_ascii_lowercase();
+    [
+        "reset",
+        "broken pipe",
+        "refused",
+        "unreachable",
+        "unexpected eof",
+        "aborted",
+    ]
+    .iter()
+    .any(|w| d.contains(w))
 }
 
 fn describe_json_error(e: &serde_json::Error, len: usize) -> String {
@@ -726,7 +795,10 @@ mod tests {
         assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
         let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
         let d = parse_retry_after(&future).unwrap();
-        assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
         assert_eq!(parse_retry_after("soon"), None);
         assert_eq!(parse_retry_after("-1"), None);
     }

@@ -8,7 +8,9 @@ pub enum Error {
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
 
-    #[error("cannot resolve registry host {host:?}: check the name, or your DNS and proxy settings")]
+    #[error(
+        "cannot resolve registry host {host:?}: check the name, or your DNS and proxy settings"
+    )]
     UnknownHost { host: String },
 
     #[error("cannot connect to {url}: {detail}")]

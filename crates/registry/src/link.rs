@@ -29,7 +29,10 @@ impl Url {
         let rest = rest.split('#').next().unwrap_or("");
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(split);
-        if authority.is_empty() || authority.contains('@') || !is_clean(authority) || !is_clean(tail)
+        if authority.is_empty()
+            || authority.contains('@')
+            || !is_clean(authority)
+            || !is_clean(tail)
         {
             // Userinfo in a URL would leak credentials into logs; refuse it.
             return None;
@@ -107,7 +110,11 @@ impl Url {
 
 impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}{}", self.scheme, self.authority, self.path_and_query)
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme, self.authority, self.path_and_query
+        )
     }
 }
 

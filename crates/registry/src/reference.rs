@@ -65,7 +65,7 @@ impl Repository {
             return Err(ReferenceError::HasTagOrDigest {
                 input: input.to_owned(),
                 suffix: suffix.to_owned(),
-                suggestion: name.to_owned(),
+                suggestion: name.to_ascii_lowercase(),
             });
         }
         let (registry, path) = match trimmed.split_once('/') {
@@ -238,7 +238,9 @@ fn is_valid_host(host: &str) -> bool {
     name.split('.').all(|label| {
         !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     })
@@ -312,14 +314,8 @@ mod tests {
             "127.0.0.1:5000/a/b",
             "127.0.0.1:5000/a/b (api 127.0.0.1:5000, path a/b)",
         );
-        check(
-            "localhost/a",
-            "localhost/a (api localhost, path a)",
-        );
-        check(
-            "[::1]:5000/a",
-            "[::1]:5000/a (api [::1]:5000, path a)",
-        );
+        check("localhost/a", "localhost/a (api localhost, path a)");
+        check("[::1]:5000/a", "[::1]:5000/a (api [::1]:5000, path a)");
         check(
             "my-registry.example.com/a__b/c.d/e-f---g",
             "my-registry.example.com/a__b/c.d/e-f---g (api my-registry.example.com, path a__b/c.d/e-f---g)",
@@ -377,7 +373,13 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for host in ["localhost", "localhost:5000", "127.0.0.1:5000", "127.9.9.9", "[::1]:80"] {
+        for host in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.9.9.9",
+            "[::1]:80",
+        ] {
             assert!(host_is_loopback(host), "{host}");
         }
         for host in ["ghcr.io", "10.0.0.1:5000", "localhost.example.com", "[::2]"] {

@@ -201,7 +201,10 @@ mod tests {
             "vv1.31.0",
         ] {
             let err = KubernetesVersion::parse(bad).unwrap_err();
-            assert!(err.to_string().contains("expected vMAJOR.MINOR.PATCH"), "{bad}");
+            assert!(
+                err.to_string().contains("expected vMAJOR.MINOR.PATCH"),
+                "{bad}"
+            );
         }
     }
 }

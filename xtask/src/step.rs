@@ -1,0 +1,327 @@
+//! Plans: named steps with the commands they run, built first and then either
+//! printed (`--dry-run`) or executed. Every subcommand that drives external
+//! programs builds a `Plan`, so dry runs and golden tests come for free.
+//!
+//! Commands are built with xshell's `cmd!` (each `{x}` is exactly one argument;
+//! no shell ever runs) and executed here so that their output can be streamed
+//! with `-v` and its tail kept for the error message when they fail.
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use anyhow::{Context, Result, bail};
+use xshell::Cmd;
+
+use crate::ui::Ui;
+
+/// How many lines of a failed command's output the error shows.
+const TAIL_LINES: usize = 40;
+
+/// What a step does.
+pub enum Action<'a> {
+    /// External commands, run in order; the first failure stops the plan.
+    /// Built with xshell's `cmd!`, kept as `std::process::Command` so they can be
+    /// both printed and run.
+    Commands(Vec<Command>),
+    /// Work done in-process (HTTP calls, file generation), described for dry runs.
+    Native {
+        describe: String,
+        run: Box<dyn FnOnce() -> Result<()> + 'a>,
+    },
+}
+
+/// One named step of a plan.
+pub struct Step<'a> {
+    pub name: String,
+    pub action: Action<'a>,
+    /// Stream the commands' output even without `-v` (test runs, whose
+    /// summary lines are the point).
+    pub show_output: bool,
+}
+
+/// An ordered list of steps.
+#[derive(Default)]
+pub struct Plan<'a> {
+    steps: Vec<Step<'a>>,
+}
+
+impl std::fmt::Debug for Plan<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl<'a> Plan<'a> {
+    pub fn new() -> Plan<'a> {
+        Plan { steps: Vec::new() }
+    }
+
+    /// Adds a step that runs one command.
+    pub fn cmd(&mut self, name: impl Into<String>, cmd: Cmd<'a>) -> &mut Self {
+        self.cmds(name, vec![cmd])
+    }
+
+    /// Adds a step that runs several commands in order.
+    pub fn cmds(&mut self, name: impl Into<String>, cmds: Vec<Cmd<'a>>) -> &mut Self {
+        self.steps.push(Step {
+            name: name.into(),
+            action: Action::Commands(cmds.into_iter().map(Command::from).collect()),
+            show_output: false,
+        });
+        self
+    }
+
+    /// Makes the last step added stream its commands' output.
+    pub fn show_output(&mut self) -> &mut Self {
+        if let Some(step) = self.steps.last_mut() {
+            step.show_output = true;
+        }
+        self
+    }
+
+    /// Adds an in-process step; `describe` is what a dry run prints for it.
+    pub fn native(
+        &mut self,
+        name: impl Into<String>,
+        describe: impl Into<String>,
+        run: impl FnOnce() -> Result<()> + 'a,
+    ) -> &mut Self {
+        self.steps.push(Step {
+            name: name.into(),
+            action: Action::Native {
+                describe: describe.into(),
+                run: Box::new(run),
+            },
+            show_output: false,
+        });
+        self
+    }
+
+    /// The plan as a dry run prints it: numbered steps, each command
+    /// shell-quoted so it can be pasted into a terminal.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let _ = writeln!(out, "{}. {}", i + 1, step.name);
+            match &step.action {
+                Action::Commands(cmds) => {
+                    for cmd in cmds {
+                        let _ = writeln!(out, "   $ {}", shell_line(cmd));
+                    }
+                }
+                Action::Native { describe, .. } => {
+                    let _ = writeln!(out, "   ({describe})");
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs every step in order under `ui`, stopping at the first failure.
+    /// The error names the step, and for commands the exact command line and
+    /// the tail of its output.
+    pub fn execute(self, ui: &Ui) -> Result<()> {
+        for step in self.steps {
+            let name = step.name;
+            let echo = match (step.show_output, ui.verbose) {
+                (true, _) => Echo::Raw,
+                (false, true) => Echo::Indented,
+                (false, false) => Echo::Quiet,
+            };
+            // A streamed step prints its own lines: no spinner over them.
+            let quiet_ui = Ui {
+                verbose: ui.verbose || step.show_output,
+                ..*ui
+            };
+            quiet_ui
+                .step(&name, || match step.action {
+                    Action::Commands(cmds) => {
+                        for cmd in cmds {
+                            run(ui, cmd, echo)?;
+                        }
+                        Ok(())
+                    }
+                    Action::Native { run, .. } => run(),
+                })
+                .with_context(|| format!("step \"{name}\" failed"))?;
+        }
+        Ok(())
+    }
+}
+
+/// `K=V program 'arg with space'`: safe to paste into a POSIX shell.
+pub fn shell_line(command: &Command) -> String {
+    let mut words: Vec<String> = Vec::new();
+    // Commands run from the project root, which is also our own directory;
+    // only a different directory is worth printing.
+    let here = std::env::current_dir().ok();
+    if let Some(dir) = command.get_current_dir()
+        && Some(dir) != here.as_deref()
+    {
+        words.push(format!("cd {} &&", quote(dir.as_os_str())));
+    }
+    for (k, v) in command.get_envs() {
+        if let Some(v) = v {
+            words.push(format!("{}={}", k.to_string_lossy(), quote(v)));
+        }
+    }
+    words.push(quote(command.get_program()));
+    words.extend(command.get_args().map(quote));
+    words.join(" ")
+}
+
+fn quote(s: &OsStr) -> String {
+    let s = s.to_string_lossy();
+    match shlex::try_quote(&s) {
+        Ok(q) => q.into_owned(),
+        // Only a NUL byte makes quoting fail; it cannot reach a command line anyway.
+        Err(_) => format!("{s:?}"),
+    }
+}
+
+/// How a running command's output reaches the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// Kept for the error message only.
+    Quiet,
+    /// Shown under the step, indented (`-v`).
+    Indented,
+    /// Shown as the command prints it (test runs, so their summaries read as usual).
+    Raw,
+}
+
+/// Runs one command, echoing its output as asked and keeping the tail.
+pub fn run(ui: &Ui, mut command: Command, echo: Echo) -> Result<()> {
+    let line = shell_line(&command);
+    ui.detail(&format!("$ {line}"));
+    // One pipe for both streams keeps stdout and stderr lines in the order
+    // the command wrote them, which is what a reader of the tail needs.
+    let (reader, writer) = std::io::pipe().context("cannot create a pipe")?;
+    let writer2 = writer.try_clone().context("cannot duplicate a pipe")?;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer2)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot start `{}`: is it installed and on PATH?\n  command: {line}",
+                command.get_program().to_string_lossy()
+            )
+        })?;
+    // The Command still holds the pipe's write ends; drop them so the reader sees EOF.
+    drop(command);
+    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+    let collector = {
+        let tail = Arc::clone(&tail);
+        thread::spawn(move || {
+            for line in BufReader::new(reader).lines() {
+                let Ok(line) = line else { break };
+                match echo {
+                    Echo::Quiet => {}
+                    Echo::Indented => eprintln!("   │ {line}"),
+                    Echo::Raw => println!("{line}"),
+                }
+                let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                if t.len() == TAIL_LINES {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        })
+    };
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for `{line}`"))?;
+    let _ = collector.join();
+    if status.success() {
+        return Ok(());
+    }
+    let tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+    let mut msg = format!("command failed ({status}):\n  {line}");
+    if !tail.is_empty() {
+        let _ = write!(msg, "\nlast {} lines of its output:", tail.len());
+        for l in tail.iter() {
+            let _ = write!(msg, "\n  │ {l}");
+        }
+    }
+    bail!(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xshell::{Shell, cmd};
+
+    fn quiet() -> Ui {
+        Ui {
+            verbose: false,
+            tty: false,
+            color: false,
+        }
+    }
+
+    #[test]
+    fn renders_pasteable_commands() {
+        let sh = Shell::new().unwrap();
+        let tag = "it's here";
+        let mut plan = Plan::new();
+        plan.cmd(
+            "Build",
+            cmd!(sh, "docker build -t {tag} .").env("DOCKER_BUILDKIT", "1"),
+        )
+        .native("Check", "GET https://example/v2/", || Ok(()));
+        assert_eq!(
+            plan.render(),
+            "1. Build\n   $ DOCKER_BUILDKIT=1 docker build -t \"it's here\" .\n2. Check\n   (GET https://example/v2/)\n"
+        );
+    }
+
+    #[test]
+    fn failure_names_command_and_tail() {
+        let sh = Shell::new().unwrap();
+        let mut plan = Plan::new();
+        plan.cmd(
+            "Fail",
+            cmd!(
+                sh,
+                "sh -c 'for i in $(seq 1 50); do echo line$i; done; echo oops >&2; exit 3'"
+            ),
+        );
+        let err = format!("{:#}", plan.execute(&quiet()).unwrap_err());
+        assert!(
+            err.starts_with("step \"Fail\" failed: command failed (exit status: 3):"),
+            "{err}"
+        );
+        assert!(
+            err.contains("sh -c 'for i in $(seq 1 50); do echo line"),
+            "{err}"
+        );
+        assert!(err.contains("│ oops"), "{err}");
+        assert!(!err.contains("│ line10\n"), "only the tail is kept: {err}");
+        assert!(err.contains("│ line50"), "{err}");
+    }
+
+    #[test]
+    fn stops_at_first_failure_and_reports_missing_programs() {
+        let sh = Shell::new().unwrap();
+        let ran = std::cell::Cell::new(false);
+        let mut plan = Plan::new();
+        plan.cmd("Missing", cmd!(sh, "kind-crio-no-such-program --x"))
+            .native("After", "never", || {
+                ran.set(true);
+                Ok(())
+            });
+        let err = format!("{:#}", plan.execute(&quiet()).unwrap_err());
+        assert!(
+            err.contains("cannot start `kind-crio-no-such-program`"),
+            "{err}"
+        );
+        assert!(!ran.get());
+    }
+}

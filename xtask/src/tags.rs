@@ -1,0 +1,184 @@
+//! `cargo xtask tags`: which tags a repository has, like `skopeo list-tags`,
+//! with Kubernetes versions sorted for people.
+
+use std::cell::RefCell;
+
+use anyhow::{Result, bail};
+use registry::{Client, Options, Repository, TagList};
+
+use crate::step::Plan;
+use crate::ui::Ui;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  cargo xtask tags                          # kindest/node versions, oldest first
+  cargo xtask tags --latest                 # newest released kindest/node version
+  cargo xtask tags ghcr.io/OWNER/kindnode-crio
+  cargo xtask tags --json kindest/node      # same JSON as `skopeo list-tags docker://kindest/node`
+  cargo xtask tags 127.0.0.1:5000/a/b       # loopback registries use plain HTTP
+
+Credentials come from docker login / podman login (Docker's config.json and its
+credential helpers, then podman's auth.json); public repositories need none.")]
+pub struct TagsArgs {
+    /// Repository to list, e.g. kindest/node, docker.io/kindest/node, ghcr.io/OWNER/NAME,
+    /// 127.0.0.1:5000/a/b (no tag or digest). Default: `node.repository` from the configuration.
+    pub repository: Option<String>,
+
+    /// Print `{"Repository": ..., "Tags": [...]}` exactly as `skopeo list-tags` does
+    /// (tags in registry order).
+    #[arg(long, conflicts_with = "latest")]
+    pub json: bool,
+
+    /// Print only the newest Kubernetes version without a pre-release (alpha, beta, rc).
+    #[arg(long)]
+    pub latest: bool,
+
+    /// Allow plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// What the command prints on stdout, computed purely from the tag list.
+pub fn render(list: &TagList, args: &TagsArgs) -> Result<String> {
+    if args.json {
+        return Ok(skopeo_json(list));
+    }
+    if args.latest {
+        return match registry::latest_release(&list.tags) {
+            Some(tag) => Ok(format!("{tag}\n")),
+            None => bail!(
+                "{} has no tag that is a released Kubernetes version (vX.Y.Z); run without --latest to see its {} tags",
+                list.repository,
+                list.tags.len()
+            ),
+        };
+    }
+    let mut out = String::new();
+    for tag in registry::sort_tags(&list.tags) {
+        out.push_str(&tag);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// `skopeo list-tags` output: Go's `json.MarshalIndent(v, "", "    ")` plus a newline.
+/// Tags and repository names cannot contain the characters Go escapes (`<>&`),
+/// so serde_json's output is byte-identical.
+pub fn skopeo_json(list: &TagList) -> String {
+    #[derive(serde::Serialize)]
+    struct Skopeo<'a> {
+        #[serde(rename = "Repository")]
+        repository: &'a str,
+        #[serde(rename = "Tags")]
+        tags: &'a [String],
+    }
+    let value = Skopeo {
+        repository: &list.repository,
+        tags: &list.tags,
+    };
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    // Serializing strings into a Vec cannot fail.
+    let _ = serde::Serialize::serialize(&value, &mut ser);
+    let mut s = String::from_utf8_lossy(&buf).into_owned();
+    s.push('\n');
+    s
+}
+
+pub fn run(args: &TagsArgs, default_repository: &Repository, ui: &Ui, dry_run: bool) -> Result<()> {
+    let repo = match &args.repository {
+        Some(r) => Repository::parse(r)?,
+        None => default_repository.clone(),
+    };
+    let client = Client::new(Options {
+        insecure: args.insecure,
+        ..Options::default()
+    });
+    let scheme = if repo.is_loopback() || args.insecure {
+        "http"
+    } else {
+        "https"
+    };
+    let listed: RefCell<Option<TagList>> = RefCell::new(None);
+    let mut plan = Plan::new();
+    plan.native(
+        format!("Listing tags of {repo}"),
+        format!(
+            "GET {scheme}://{}/v2/{}/tags/list, following rel=\"next\" pages",
+            repo.api_host(),
+            repo.path()
+        ),
+        || {
+            *listed.borrow_mut() = Some(client.list_tags(&repo)?);
+            Ok(())
+        },
+    );
+    if dry_run {
+        print!("{}", plan.render());
+        return Ok(());
+    }
+    plan.execute(ui)?;
+    let Some(list) = listed.into_inner() else {
+        bail!("listing tags of {repo} produced no result");
+    };
+    print!("{}", render(&list, args)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(json: bool, latest: bool) -> TagsArgs {
+        TagsArgs {
+            repository: None,
+            json,
+            latest,
+            insecure: false,
+        }
+    }
+
+    fn list(tags: &[&str]) -> TagList {
+        TagList {
+            repository: "docker.io/kindest/node".into(),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn plain_sorted() {
+        let l = list(&["latest", "v1.32.0", "v1.32.0-rc.1", "v1.9.0"]);
+        assert_eq!(
+            render(&l, &args(false, false)).unwrap(),
+            "v1.9.0\nv1.32.0-rc.1\nv1.32.0\nlatest\n"
+        );
+    }
+
+    #[test]
+    fn latest_release_only() {
+        let l = list(&["v1.33.0-alpha.1", "v1.32.3", "latest"]);
+        assert_eq!(render(&l, &args(false, true)).unwrap(), "v1.32.3\n");
+        let err = render(&list(&["latest"]), &args(false, true))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "docker.io/kindest/node has no tag that is a released Kubernetes version (vX.Y.Z); run without --latest to see its 1 tags"
+        );
+    }
+
+    #[test]
+    fn json_like_skopeo() {
+        let l = list(&["v1.32.0", "latest"]);
+        assert_eq!(
+            render(&l, &args(true, false)).unwrap(),
+            "{\n    \"Repository\": \"docker.io/kindest/node\",\n    \"Tags\": [\n        \"v1.32.0\",\n        \"latest\"\n    ]\n}\n"
+        );
+        assert_eq!(
+            skopeo_json(&list(&[])),
+            "{\n    \"Repository\": \"docker.io/kindest/node\",\n    \"Tags\": []\n}\n"
+        );
+    }
+}
