@@ -10,14 +10,13 @@
 //! - `CredentialSource::Config` reads a Docker `config.json` (`DOCKER_CONFIG`),
 //!   checked in a child process so this process's environment is never changed.
 
-mod support;
 
 use std::process::Command;
 
 use base64::Engine as _;
 use registry::{Client, Credential, CredentialSource, Error, Options};
 use serde_json::json;
-use support::{
+use testkit::{
     Auth, Fault, HTPASSWD_TOOLS, Proxy, Registry, Rule, TOKEN_TOOLS, TempDir, TokenServer,
     skopeo_list_tags, tools_present,
 };
@@ -262,7 +261,7 @@ fn token_insufficient_scope_is_requested_again() {
     // Raw check of the registry's answer to such a token.
     tokens.starve("team/node", 1);
     let token = raw_token(&tokens);
-    let resp = support::http(
+    let resp = testkit::http(
         registry.addr(),
         "GET",
         "/v2/team/node/tags/list",
@@ -304,7 +303,7 @@ fn raw_token(tokens: &TokenServer) -> String {
         .parse()
         .expect("realm address");
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
-    let resp = support::http(
+    let resp = testkit::http(
         addr,
         "GET",
         "/token?service=test-registry&scope=repository%3Ateam%2Fnode%3Apull",

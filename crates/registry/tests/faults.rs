@@ -10,12 +10,11 @@
 //!   `LinkLoop`; a body over `max_body_bytes` (announced or not, fake or a real
 //!   10,000-tag answer) is `TooLarge`; a stalled answer is `Timeout`.
 
-mod support;
 
 use std::time::{Duration, Instant};
 
 use registry::{Client, CredentialSource, Error, Options, TagList};
-use support::{Auth, Fault, Proxy, REGISTRY_TOOLS, Registry, Rule, tools_present};
+use testkit::{Auth, Fault, Proxy, REGISTRY_TOOLS, Registry, Rule, tools_present};
 
 const REPO: &str = "kindest/node";
 const TAGS: &[&str] = &["v1.30.4", "v1.31.0", "v1.32.0-rc.1"];
@@ -452,7 +451,7 @@ fn real_answer_over_the_limit_is_too_large() {
     registry.make_tags(REPO, "latest", &names);
     let repo = registry.repo(REPO);
     // About 44 KB of tags, sent by distribution without a Content-Length.
-    let raw = support::http(registry.addr(), "GET", "/v2/kindest/node/tags/list", &[])
+    let raw = testkit::http(registry.addr(), "GET", "/v2/kindest/node/tags/list", &[])
         .expect("GET tags/list");
     assert!(raw.header("content-length").is_none(), "{:?}", raw.headers);
     assert!(raw.body.len() > 32 << 10, "{}", raw.body.len());

@@ -5,11 +5,10 @@
 //! digest `skopeo inspect` shows, `tag_exists` says yes and no correctly, and a
 //! missing repository is `Error::NotFound` where skopeo fails with a 404.
 
-mod support;
 
 use registry::{Client, CredentialSource, Error, Options, TagList};
 use serde_json::{Value, json};
-use support::{
+use testkit::{
     Auth, Fault, Proxy, REGISTRY_TOOLS, Registry, Rule, skopeo_digest, skopeo_list_tags,
     tools_present,
 };
@@ -77,7 +76,7 @@ fn empty_repository_matches_skopeo() {
     registry.delete_manifest("kindest/node", &digest);
     let repo = registry.repo("kindest/node");
 
-    let raw = support::http(registry.addr(), "GET", "/v2/kindest/node/tags/list", &[])
+    let raw = testkit::http(registry.addr(), "GET", "/v2/kindest/node/tags/list", &[])
         .expect("GET tags/list");
     assert_eq!(raw.status, 200);
     let raw: Value = serde_json::from_slice(&raw.body).expect("JSON");

@@ -1,4 +1,4 @@
-//! Real components for the registry crate's integration tests:
+//! Real components for kind-crio's integration tests and benchmarks:
 //!
 //! - [`Registry`]: a real `docker-registry` (CNCF distribution) on 127.0.0.1,
 //!   without auth, with htpasswd Basic auth, or with token auth;
@@ -11,8 +11,6 @@
 //!
 //! Every test first calls [`tools_present`]: a missing tool fails the test when
 //! `CI=true` and skips it loudly otherwise.
-
-#![allow(dead_code)] // each test file uses its own part of the harness
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -100,7 +98,13 @@ fn run(cmd: &mut Command) -> Output {
 // ---------------------------------------------------------------------------
 // Temporary directories
 
-/// A fresh directory under Cargo's per-target temporary directory, removed on
+/// Where test scratch directories go: `target/testkit` of this workspace
+/// (on the same disk as the build, not a small tmpfs).
+pub fn scratch_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/testkit")
+}
+
+/// A fresh directory under [`scratch_root`], removed on
 /// drop unless the test is failing (then it is kept for inspection).
 #[derive(Debug)]
 pub struct TempDir(PathBuf);
@@ -109,9 +113,7 @@ impl TempDir {
     pub fn new(test: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("registry-tests")
-            .join(format!("{test}-{}-{n}", std::process::id()));
+        let dir = scratch_root().join(format!("{test}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create a temporary directory");
         TempDir(dir)
@@ -437,7 +439,7 @@ fn skopeo() -> Command {
     static ISOLATION: OnceLock<PathBuf> = OnceLock::new();
     let dir = ISOLATION.get_or_init(|| {
         // Shared by every run; written whole (rename) so concurrent runs agree.
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("registry-tests/skopeo");
+        let dir = scratch_root().join("skopeo");
         std::fs::create_dir_all(dir.join("docker")).expect("create skopeo's directory");
         for (name, text) in [
             ("auth.json", r#"{"auths":{}}"#),
@@ -834,7 +836,8 @@ struct TokenShared {
 /// that the registry's `auth.token` verifies against the certificate.
 #[derive(Debug)]
 pub struct TokenServer {
-    dir: TempDir,
+    /// Holds the key and certificate; removed when the server goes.
+    _dir: TempDir,
     addr: SocketAddr,
     cert: PathBuf,
     shared: Arc<TokenShared>,
@@ -876,7 +879,7 @@ impl TokenServer {
             let _ = answer_token_request(&s, &mut conn);
         });
         TokenServer {
-            dir,
+            _dir: dir,
             addr,
             cert,
             shared,
