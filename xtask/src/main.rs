@@ -4,6 +4,7 @@
 //! the workspace, and dispatches; each command lives in its own module and
 //! builds a `step::Plan` that is either printed (`--dry-run`) or executed.
 
+mod bench;
 mod ci;
 mod config;
 mod step;
@@ -52,6 +53,8 @@ enum Command {
     Config,
     /// Run every check CI runs: formatting, clippy, tests, linters.
     Ci(ci::CiArgs),
+    /// Measure against the tools kind-crio replaces (needs docker-registry and skopeo).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +84,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) => bench::run(&args, ui),
         Command::Ci(args) => {
             let sh = project_shell()?;
             ci::run(&sh, ui, &args, cli.dry_run)

@@ -335,7 +335,10 @@ impl Client {
             return Ok(s.clone());
         }
         let ping = Url::new(url.scheme(), url.authority(), "/v2/");
-        let resp = self.request(&Method::Get, &ping, None, None)?;
+        let mut resp = self.request(&Method::Get, &ping, None, None)?;
+        // Read the (small) body so the connection goes back to the pool and
+        // the next request reuses it instead of opening another.
+        let _ = resp.body_mut().with_config().limit(64 << 10).read_to_vec();
         let scheme = match resp.status().as_u16() {
             401 => {
                 let challenges = challenge::parse(header(&resp, "www-authenticate").unwrap_or(""));

@@ -10,7 +10,6 @@
 //! - `CredentialSource::Config` reads a Docker `config.json` (`DOCKER_CONFIG`),
 //!   checked in a child process so this process's environment is never changed.
 
-
 use std::process::Command;
 
 use base64::Engine as _;

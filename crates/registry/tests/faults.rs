@@ -10,7 +10,6 @@
 //!   `LinkLoop`; a body over `max_body_bytes` (announced or not, fake or a real
 //!   10,000-tag answer) is `TooLarge`; a stalled answer is `Timeout`.
 
-
 use std::time::{Duration, Instant};
 
 use registry::{Client, CredentialSource, Error, Options, TagList};

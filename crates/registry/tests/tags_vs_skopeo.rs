@@ -5,7 +5,6 @@
 //! digest `skopeo inspect` shows, `tag_exists` says yes and no correctly, and a
 //! missing repository is `Error::NotFound` where skopeo fails with a 404.
 
-
 use registry::{Client, CredentialSource, Error, Options, TagList};
 use serde_json::{Value, json};
 use testkit::{

@@ -73,7 +73,7 @@ pub fn tools_present(test: &str, tools: &[&str]) -> bool {
     true
 }
 
-fn find_on_path(tool: &str) -> Option<PathBuf> {
+pub fn find_on_path(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(tool))
@@ -435,7 +435,7 @@ fn stop_serving(addr: SocketAddr, stop: &AtomicBool, thread: Option<JoinHandle<(
 
 /// A skopeo command that sees no credentials of the machine's user and fails
 /// rather than hanging.
-fn skopeo() -> Command {
+pub fn skopeo_command() -> Command {
     static ISOLATION: OnceLock<PathBuf> = OnceLock::new();
     let dir = ISOLATION.get_or_init(|| {
         // Shared by every run; written whole (rename) so concurrent runs agree.
@@ -466,7 +466,7 @@ fn skopeo() -> Command {
 /// What `skopeo list-tags` prints for `reference` (`127.0.0.1:PORT/name`), or
 /// its error output when it fails.
 pub fn skopeo_list_tags(reference: &str, extra_args: &[&str]) -> Result<Value, String> {
-    let out = skopeo()
+    let out = skopeo_command()
         .args(["list-tags", "--tls-verify=false"])
         .args(extra_args)
         .arg(format!("docker://{reference}"))
@@ -481,7 +481,7 @@ pub fn skopeo_list_tags(reference: &str, extra_args: &[&str]) -> Result<Value, S
 
 /// The manifest digest `skopeo inspect` reports for `reference` (`host/name:tag`).
 pub fn skopeo_digest(reference: &str, extra_args: &[&str]) -> String {
-    let out = run(skopeo()
+    let out = run(skopeo_command()
         .args(["inspect", "--tls-verify=false"])
         .args(extra_args)
         .arg(format!("docker://{reference}")));
@@ -744,7 +744,7 @@ impl Registry {
         let n = self.pushes.fetch_add(1, Ordering::Relaxed);
         let layout = self.dir.path().join(format!("layout-{n}"));
         write_oci_layout(&layout, marker);
-        run(skopeo()
+        run(skopeo_command()
             .args(["copy", "--quiet", "--dest-tls-verify=false"])
             .args(self.dest_creds())
             .arg(format!("oci:{}:latest", layout.display()))
