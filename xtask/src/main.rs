@@ -23,7 +23,7 @@ use crate::ui::Ui;
 
 /// Build kind node images that run CRI-O, and prove them in a cluster.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, propagate_version = true)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
 #[command(after_help = "\
 Configuration: built-in defaults (configs/default.toml), overridden by --config FILE,
 overridden by flags. See the effective values with `cargo xtask config`.

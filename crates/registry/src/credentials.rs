@@ -87,6 +87,11 @@ fn convert(
         Err(CredentialRetrievalError::HelperFailure { helper, .. }) => Err(format!(
             "credential helper docker-credential-{helper} failed; run `docker-credential-{helper} list` to check it"
         )),
+        Err(CredentialRetrievalError::HelperCommunicationError) => Err(
+            "a credential helper named in Docker's config.json (credsStore or credHelpers) could not be run; \
+             install it, or remove it from config.json"
+                .to_owned(),
+        ),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -52,7 +52,7 @@ pub enum Error {
         detail: String,
     },
 
-    #[error("{url}: gave up after {attempts} attempts; last answer: {last}")]
+    #[error("{url}: gave up after {attempts} attempts; the last one failed with: {last}")]
     TooManyRetries {
         url: String,
         attempts: u32,

@@ -1,0 +1,885 @@
+//! End-to-end tests of the command line: the real `xtask` binary runs as a
+//! child process, against a real local registry (CNCF distribution, started by
+//! `testkit`) whenever the network is involved.
+//!
+//! Every run gets an environment of its own: an empty Docker config, no podman
+//! auth file, no `KIND_CRIO_CONFIG`, `NO_COLOR`, `CI` or `RUST_BACKTRACE`, so
+//! nothing of the machine's user leaks in and a panic would show its
+//! `RUST_BACKTRACE` hint. The tests check what a user sees: stdout holds only
+//! data, stderr the status lines and one `ERROR: ...` line, exit codes are 0, 1
+//! (our errors) or 2 (clap's usage errors), and nothing ever panics.
+
+use std::fmt;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use testkit::{Auth, HTPASSWD_TOOLS, REGISTRY_TOOLS, Registry, TempDir, tools_present};
+
+const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+
+/// The repository the tag tests list, and its tags in the order they are made.
+const REPO: &str = "kindest/node";
+const TAGS: [&str; 7] = [
+    "v1.31.0",
+    "v1.32.0-rc.1",
+    "v1.32.0-alpha.2",
+    "v1.32.0",
+    "v1.9.3",
+    "latest",
+    "foo",
+];
+/// `tags` without flags: Kubernetes versions in release order, then the rest lexically.
+const SORTED: &str = "v1.9.3\nv1.31.0\nv1.32.0-alpha.2\nv1.32.0-rc.1\nv1.32.0\nfoo\nlatest\n";
+
+const USER: &str = "kind";
+const PASSWORD: &str = "s3cret-Pa55word";
+
+// ---------------------------------------------------------------------------
+// Running the binary
+
+/// What one run of the binary left behind.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit code {:?}\n--- stdout ---\n{}--- stderr ---\n{}---",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    /// Asserts exit code 0 and an untouched stderr (no panic); returns stdout.
+    fn ok(&self) -> &str {
+        assert_eq!(self.code, Some(0), "expected success:\n{self}");
+        self.assert_no_panic();
+        &self.stdout
+    }
+
+    /// Asserts exit code 1, nothing on stdout, and that stderr ends with exactly
+    /// one `ERROR: ` line; returns that line without its prefix.
+    fn error(&self) -> &str {
+        assert_eq!(self.code, Some(1), "expected a failure:\n{self}");
+        self.assert_no_panic();
+        assert_eq!(self.stdout, "", "a failure printed data:\n{self}");
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.contains("ERROR"))
+            .collect();
+        assert_eq!(errors.len(), 1, "expected one ERROR line:\n{self}");
+        let last = self.stderr.lines().last().unwrap_or_default();
+        assert!(
+            self.stderr.ends_with('\n') && last == errors[0],
+            "the ERROR line must be the last line:\n{self}"
+        );
+        last.strip_prefix("ERROR: ")
+            .unwrap_or_else(|| panic!("the error line must start with `ERROR: `:\n{self}"))
+    }
+
+    fn assert_no_panic(&self) {
+        for text in [&self.stdout, &self.stderr] {
+            assert!(
+                !text.contains("panicked") && !text.contains("RUST_BACKTRACE"),
+                "the binary panicked:\n{self}"
+            );
+        }
+    }
+}
+
+/// A scratch home for runs of the binary: an empty Docker config directory,
+/// a podman auth file path that does not exist, and nothing else.
+struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    fn new(test: &str) -> Sandbox {
+        let dir = TempDir::new(&format!("xtask-cli-{test}"));
+        for sub in ["docker", "run"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("create a sandbox directory");
+        }
+        Sandbox { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where `DOCKER_CONFIG` points: put a `config.json` here to log in.
+    fn docker_config(&self) -> PathBuf {
+        self.path().join("docker")
+    }
+
+    /// Writes `text` to a file in the sandbox and returns its path.
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(&path, text).expect("write a sandbox file");
+        path
+    }
+
+    /// `program` with the sandbox's environment (not yet run).
+    fn program(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(self.path())
+            .env("HOME", self.path())
+            .env("DOCKER_CONFIG", self.docker_config())
+            .env("XDG_RUNTIME_DIR", self.path().join("run"))
+            .env("REGISTRY_AUTH_FILE", self.path().join("no-auth.json"))
+            // A colour-capable terminal type: only a real terminal and
+            // NO_COLOR should decide about escapes.
+            .env("TERM", "xterm-256color")
+            .env_remove("KIND_CRIO_CONFIG")
+            .env_remove("NO_COLOR")
+            .env_remove("CI")
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// The binary with `args` and the sandbox's environment (not yet run).
+    fn xtask(&self, args: &[&str]) -> Command {
+        let mut cmd = self.program(XTASK);
+        cmd.args(args);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run(self.xtask(args))
+    }
+}
+
+fn run(mut cmd: Command) -> Run {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// A loopback port where nothing listens (bound, then released).
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local address").port()
+}
+
+/// A registry holding [`REPO`] with every tag of [`TAGS`].
+fn tagged_registry(test: &str) -> Registry {
+    let registry = Registry::start(test, Auth::None);
+    registry.push(REPO, TAGS[0], test);
+    let more: Vec<String> = TAGS[1..].iter().map(|t| t.to_string()).collect();
+    registry.make_tags(REPO, TAGS[0], &more);
+    registry
+}
+
+/// Raw stdout of `skopeo list-tags --tls-verify=false docker://<reference>`,
+/// run as testkit runs skopeo (no credentials of the machine's user, a timeout).
+fn skopeo_list_tags_stdout(reference: &str) -> String {
+    let mut cmd = testkit::skopeo_command();
+    cmd.args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .stdin(Stdio::null());
+    let out = run(cmd);
+    assert_eq!(out.code, Some(0), "skopeo list-tags {reference}:\n{out}");
+    out.stdout
+}
+
+/// The status lines of one successful step, as they look off a terminal.
+fn assert_step_succeeded(run: &Run, step: &str) {
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "expected a start and an end line:\n{run}");
+    assert_eq!(lines[0], format!(" • {step} ..."), "{run}");
+    assert!(
+        lines[1].starts_with(&format!(" ✓ {step} (")) && lines[1].ends_with("s)"),
+        "{run}"
+    );
+}
+
+/// stdout is data only: no status line ever reaches it.
+fn assert_no_status_lines(run: &Run) {
+    for mark in ["•", "✓", "✗", "ERROR"] {
+        assert!(!run.stdout.contains(mark), "{mark:?} on stdout:\n{run}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// tags against a real registry
+
+/// `tags --json` prints exactly what `skopeo list-tags` prints, byte for byte;
+/// the status line goes to stderr only.
+#[test]
+fn tags_json_is_byte_identical_to_skopeo() {
+    let test = "tags_json_is_byte_identical_to_skopeo";
+    if !tools_present(test, REGISTRY_TOOLS) {
+        return;
+    }
+    let registry = tagged_registry(test);
+    let sandbox = Sandbox::new(test);
+    let repo = registry.repo(REPO).to_string();
+
+    let ours = sandbox.run(&["tags", "--json", &repo]);
+    let theirs = skopeo_list_tags_stdout(&repo);
+    assert_eq!(ours.ok(), theirs, "\n{ours}");
+    assert_step_succeeded(&ours, &format!("Listing tags of {repo}"));
+    assert_no_status_lines(&ours);
+
+    // Sanity: that common output really holds every tag (in the registry's
+    // order, which is its storage's directory order, not sorted).
+    let parsed: Value = serde_json::from_str(&theirs).expect("skopeo prints JSON");
+    assert_eq!(parsed["Repository"], json!(repo));
+    let mut listed: Vec<&str> = parsed["Tags"]
+        .as_array()
+        .expect("a Tags array")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    listed.sort_unstable();
+    let mut made = TAGS.to_vec();
+    made.sort_unstable();
+    assert_eq!(listed, made);
+
+    // A skopeo-style `docker://` reference names the same repository.
+    let prefixed = sandbox.run(&["tags", "--json", &format!("docker://{repo}")]);
+    assert_eq!(prefixed.ok(), theirs);
+}
+
+/// Plain `tags` sorts for people, `--latest` picks the newest release, and a
+/// repository without releases or without existence fails in one clear line.
+#[test]
+fn tags_sorted_latest_and_missing_repository() {
+    let test = "tags_sorted_latest_and_missing_repository";
+    if !tools_present(test, REGISTRY_TOOLS) {
+        return;
+    }
+    let registry = tagged_registry(test);
+    registry.push("other/image", "latest", test);
+    let sandbox = Sandbox::new(test);
+    let repo = registry.repo(REPO).to_string();
+
+    let plain = sandbox.run(&["tags", &repo]);
+    assert_eq!(plain.ok(), SORTED);
+    assert_step_succeeded(&plain, &format!("Listing tags of {repo}"));
+    assert_no_status_lines(&plain);
+
+    let latest = sandbox.run(&["tags", "--latest", &repo]);
+    assert_eq!(latest.ok(), "v1.32.0\n");
+    assert_no_status_lines(&latest);
+
+    let other = registry.repo("other/image").to_string();
+    let none = sandbox.run(&["tags", "--latest", &other]);
+    assert_eq!(
+        none.error(),
+        format!(
+            "{other} has no tag that is a released Kubernetes version (vX.Y.Z); run without --latest to see its 1 tags"
+        )
+    );
+
+    let missing = registry.repo("kindest/nope").to_string();
+    let gone = sandbox.run(&["tags", &missing]);
+    let msg = gone.error();
+    assert!(
+        msg.starts_with(&format!("step \"Listing tags of {missing}\" failed: ")),
+        "{gone}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "repository {missing} not found (404 from http://{}/v2/kindest/nope/tags/list)",
+            registry.host()
+        )),
+        "{gone}"
+    );
+    assert!(
+        gone.stderr.starts_with(&format!(
+            " • Listing tags of {missing} ...\n ✗ Listing tags of {missing} ("
+        )),
+        "{gone}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Credentials
+
+fn htpasswd_registry(test: &str) -> Registry {
+    let registry = Registry::start(
+        test,
+        Auth::Htpasswd {
+            user: USER.to_owned(),
+            password: PASSWORD.to_owned(),
+        },
+    );
+    registry.push("private/node", "v1.31.0", test);
+    registry.make_tags("private/node", "v1.31.0", &["v1.32.0".to_owned()]);
+    registry
+}
+
+/// `auths` for `host` in the shape both `docker login` and `podman login` write.
+fn auths(host: &str, user: &str, password: &str) -> String {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    json!({"auths": {host: {"auth": auth}}}).to_string()
+}
+
+/// Neither output of `run` shows `password` or the Basic value made from it.
+fn assert_no_secret(run: &Run, password: &str) {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains(password), "the password leaked:\n{run}");
+        assert!(!text.contains(&encoded), "the Basic value leaked:\n{run}");
+    }
+}
+
+/// Docker's `config.json` (`DOCKER_CONFIG`): right credentials list the tags,
+/// wrong ones are a 401 "with the credentials found" that shows no secret, none
+/// at all a 401 "without credentials".
+#[test]
+fn docker_config_credentials() {
+    let test = "docker_config_credentials";
+    if !tools_present(test, HTPASSWD_TOOLS) {
+        return;
+    }
+    let registry = htpasswd_registry(test);
+    let repo = registry.repo("private/node").to_string();
+    let url = format!("http://{}/v2/private/node/tags/list", registry.host());
+
+    let right = Sandbox::new(&format!("{test}-right"));
+    std::fs::write(
+        right.docker_config().join("config.json"),
+        auths(&registry.host(), USER, PASSWORD),
+    )
+    .expect("write config.json");
+    let listed = right.run(&["tags", &repo]);
+    assert_eq!(listed.ok(), "v1.31.0\nv1.32.0\n");
+    assert_no_secret(&listed, PASSWORD);
+
+    let wrong_password = "not-the-Pa55word";
+    let wrong = Sandbox::new(&format!("{test}-wrong"));
+    std::fs::write(
+        wrong.docker_config().join("config.json"),
+        auths(&registry.host(), USER, wrong_password),
+    )
+    .expect("write config.json");
+    let refused = wrong.run(&["tags", &repo]);
+    let msg = refused.error();
+    assert!(
+        msg.ends_with(&format!(
+            "{url}: 401 Unauthorized with the credentials found for this registry; check them (docker login / podman login)"
+        )),
+        "{refused}"
+    );
+    assert_no_secret(&refused, wrong_password);
+
+    let anonymous = Sandbox::new(&format!("{test}-none"));
+    let refused = anonymous.run(&["tags", &repo]);
+    assert!(
+        refused
+            .error()
+            .ends_with(&format!("{url}: 401 Unauthorized without credentials; log in first (docker login / podman login) or check the repository name")),
+        "{refused}"
+    );
+}
+
+/// podman's auth file (`REGISTRY_AUTH_FILE`) is used when Docker's config has
+/// nothing for the registry; Docker's config comes first when it has.
+#[test]
+fn podman_auth_file_credentials() {
+    let test = "podman_auth_file_credentials";
+    if !tools_present(test, HTPASSWD_TOOLS) {
+        return;
+    }
+    let registry = htpasswd_registry(test);
+    let repo = registry.repo("private/node").to_string();
+    let sandbox = Sandbox::new(test);
+    let auth_file = sandbox.file("auth.json", &auths(&registry.host(), USER, PASSWORD));
+    let with_auth_file = |sandbox: &Sandbox| {
+        let mut cmd = sandbox.xtask(&["tags", &repo]);
+        cmd.env("REGISTRY_AUTH_FILE", &auth_file);
+        run(cmd)
+    };
+
+    // No Docker config at all.
+    let listed = with_auth_file(&sandbox);
+    assert_eq!(listed.ok(), "v1.31.0\nv1.32.0\n");
+
+    // A Docker config that knows other registries only.
+    let config = sandbox.docker_config().join("config.json");
+    std::fs::write(&config, auths("registry.example:5000", USER, "other")).expect("config.json");
+    assert_eq!(with_auth_file(&sandbox).ok(), "v1.31.0\nv1.32.0\n");
+
+    // A Docker config with (wrong) credentials for this registry wins.
+    std::fs::write(&config, auths(&registry.host(), USER, "docker-Pa55word")).expect("config.json");
+    let refused = with_auth_file(&sandbox);
+    assert!(
+        refused
+            .error()
+            .contains("401 Unauthorized with the credentials found"),
+        "{refused}"
+    );
+    assert_no_secret(&refused, "docker-Pa55word");
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// Mistakes a user makes before any request: one `ERROR:` line, exit code 1.
+#[test]
+fn usage_errors_are_one_clear_line() {
+    let sandbox = Sandbox::new("usage_errors_are_one_clear_line");
+    let one_line = |args: &[&str], expected: &str| {
+        let run = sandbox.run(args);
+        let msg = run.error().to_owned();
+        assert_eq!(run.stderr.lines().count(), 1, "{run}");
+        assert!(
+            msg.contains(expected),
+            "{args:?}: {expected:?} not in:\n{run}"
+        );
+        msg
+    };
+
+    let msg = one_line(
+        &["tags", "kindest/node:v1.31.0"],
+        "give only the repository, e.g. kindest/node",
+    );
+    assert!(
+        msg.contains(r#""kindest/node:v1.31.0" has a tag or digest"#),
+        "{msg}"
+    );
+    one_line(
+        &["tags", "kindest/node@sha256:0123"],
+        "give only the repository",
+    );
+    one_line(
+        &["tags", "Kindest/Node"],
+        r#"has upper-case letters; repository names are lower-case (try "kindest/node")"#,
+    );
+    one_line(&["tags", "kindest//node"], "is not valid");
+    one_line(&["tags", ""], "repository name is empty");
+
+    let unknown = sandbox.file("unknown-key.toml", "[build]\nengin = \"podman\"\n");
+    let unknown = unknown.to_str().expect("UTF-8 path");
+    one_line(
+        &["--config", unknown, "config"],
+        "unknown key `build.engin`; known keys here: build.engine",
+    );
+    // The configuration is read before any command, even a dry run.
+    one_line(
+        &["--config", unknown, "--dry-run", "tags"],
+        "unknown key `build.engin`",
+    );
+
+    let absent = sandbox.path().join("absent.toml");
+    let absent = absent.to_str().expect("UTF-8 path");
+    one_line(
+        &["--config", absent, "config"],
+        &format!("cannot read config file {absent}"),
+    );
+
+    let bad_value = sandbox.file("bad-value.toml", "[kubernetes]\nversion = \"1.31\"\n");
+    one_line(
+        &[
+            "--config",
+            bad_value.to_str().expect("UTF-8 path"),
+            "config",
+        ],
+        "kubernetes.version: \"1.31\" is not a Kubernetes version",
+    );
+}
+
+/// Clap's own usage errors keep clap's convention: exit code 2, usage on stderr.
+#[test]
+fn clap_usage_errors_exit_2() {
+    let sandbox = Sandbox::new("clap_usage_errors_exit_2");
+    for (args, expected) in [
+        (
+            &["tags", "--json", "--latest"][..],
+            "the argument '--json' cannot be used with '--latest'",
+        ),
+        (&[][..], "Usage:"),
+        (&["frobnicate"][..], "unrecognized subcommand 'frobnicate'"),
+        (&["tags", "a/b", "c/d"][..], "unexpected argument 'c/d'"),
+    ] {
+        let run = sandbox.run(args);
+        assert_eq!(run.code, Some(2), "{args:?}:\n{run}");
+        run.assert_no_panic();
+        assert_eq!(run.stdout, "", "{args:?}:\n{run}");
+        assert!(run.stderr.contains(expected), "{args:?}:\n{run}");
+    }
+}
+
+/// Nothing listens: connection refused is retried a few times, then one clear
+/// error line names the URL and the cause.
+#[test]
+fn unreachable_registry_fails_clearly() {
+    let sandbox = Sandbox::new("unreachable_registry_fails_clearly");
+    let port = closed_port();
+    let repo = format!("127.0.0.1:{port}/a/b");
+    let started = std::time::Instant::now();
+    let run = sandbox.run(&["tags", &repo]);
+    let msg = run.error();
+    assert!(
+        msg.starts_with(&format!(
+            "step \"Listing tags of {repo}\" failed: http://127.0.0.1:{port}/v2/: gave up after 5 attempts; the last one failed with: "
+        )),
+        "{run}"
+    );
+    assert!(msg.to_lowercase().contains("refused"), "{run}");
+    assert!(
+        run.stderr.contains(&format!(" ✗ Listing tags of {repo} (")),
+        "{run}"
+    );
+    // Bounded retries: seconds, not the 30 s request timeout.
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Dry runs
+
+/// `--dry-run tags` prints the plan on stdout and sends nothing: a listening
+/// socket it names receives no connection.
+#[test]
+fn dry_run_tags_prints_the_plan_and_sends_nothing() {
+    let sandbox = Sandbox::new("dry_run_tags_prints_the_plan_and_sends_nothing");
+
+    let default = sandbox.run(&["--dry-run", "tags"]);
+    assert_eq!(
+        default.ok(),
+        "1. Listing tags of docker.io/kindest/node\n   (GET https://registry-1.docker.io/v2/kindest/node/tags/list, following rel=\"next\" pages)\n"
+    );
+    assert_eq!(default.stderr, "", "{default}");
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let repo = format!("127.0.0.1:{port}/kindest/node");
+    let plan = format!(
+        "1. Listing tags of {repo}\n   (GET http://127.0.0.1:{port}/v2/kindest/node/tags/list, following rel=\"next\" pages)\n"
+    );
+    // Global flags go before or after the subcommand.
+    for args in [
+        &["--dry-run", "tags", "--json", &repo][..],
+        &["tags", "--latest", &repo, "--dry-run"][..],
+    ] {
+        let run = sandbox.run(args);
+        assert_eq!(run.ok(), plan, "{args:?}");
+        assert_eq!(run.stderr, "", "{run}");
+    }
+    // The repository from a --config file is the default one.
+    let config = sandbox.file("node.toml", &format!("[node]\nrepository = \"{repo}\"\n"));
+    let run = sandbox.run(&[
+        "--config",
+        config.to_str().expect("UTF-8 path"),
+        "--dry-run",
+        "tags",
+    ]);
+    assert_eq!(run.ok(), plan);
+    listener.set_nonblocking(true).expect("non-blocking");
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("a dry run connected to the registry: {other:?}"),
+    }
+
+    // And a port where nothing listens does not matter either.
+    let closed = format!("127.0.0.1:{}/a/b", closed_port());
+    let run = sandbox.run(&["--dry-run", "tags", &closed]);
+    assert!(
+        run.ok()
+            .starts_with(&format!("1. Listing tags of {closed}\n")),
+        "{run}"
+    );
+}
+
+/// The numbered steps of a plan, checking they count 1, 2, 3, ...
+fn numbered_steps(plan: &str) -> Vec<&str> {
+    let steps: Vec<&str> = plan.lines().filter(|l| !l.starts_with(' ')).collect();
+    for (i, step) in steps.iter().enumerate() {
+        assert!(
+            step.starts_with(&format!("{}. ", i + 1)),
+            "step {} is {step:?} in:\n{plan}",
+            i + 1
+        );
+    }
+    steps
+}
+
+/// `--dry-run ci` prints its steps and commands without running any (a real
+/// `ci` would run `cargo test` inside `cargo test`).
+#[test]
+fn dry_run_ci_prints_numbered_steps() {
+    let sandbox = Sandbox::new("dry_run_ci_prints_numbered_steps");
+    let lint = sandbox.run(&["--dry-run", "ci", "--lint-only"]);
+    let plan = lint.ok();
+    assert!(
+        plan.starts_with(
+            "1. Checking formatting\n   $ cargo fmt --all --check\n\
+             2. Linting Rust (clippy, warnings denied)\n   $ cargo clippy --workspace --all-targets --locked -- -D warnings\n"
+        ),
+        "{lint}"
+    );
+    assert!(!plan.contains("cargo test"), "{lint}");
+    assert!(numbered_steps(plan).len() >= 2);
+    assert_no_status_lines(&lint);
+
+    let full = sandbox.run(&["ci", "--dry-run"]);
+    let plan = full.ok();
+    assert!(
+        plan.contains("3. Running tests\n   $ cargo test --workspace --locked\n"),
+        "{full}"
+    );
+    assert_eq!(
+        numbered_steps(plan).len(),
+        numbered_steps(lint.ok()).len() + 1,
+        "{full}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Help and version
+
+#[test]
+fn help_and_version() {
+    let sandbox = Sandbox::new("help_and_version");
+    let help = |args: &[&str], expected: &[&str]| {
+        let run = sandbox.run(args);
+        let out = run.ok();
+        assert_eq!(run.stderr, "", "{run}");
+        for e in expected {
+            assert!(out.contains(e), "{args:?}: {e:?} not in:\n{out}");
+        }
+    };
+    help(
+        &["--help"],
+        &[
+            "Build kind node images that run CRI-O",
+            "Commands:",
+            "  tags ",
+            "  config ",
+            "  ci ",
+            "--dry-run",
+            "--config <FILE>",
+            "[env: KIND_CRIO_CONFIG=]",
+            "overridden by --config FILE",
+            "Colours follow NO_COLOR",
+        ],
+    );
+    help(
+        &["tags", "--help"],
+        &[
+            "like `skopeo list-tags`",
+            "[REPOSITORY]",
+            "--json",
+            "--latest",
+            "--insecure",
+            "Examples:",
+            "cargo xtask tags --latest",
+            "same JSON as `skopeo list-tags docker://kindest/node`",
+            "Credentials come from docker login / podman login",
+            "podman's auth.json",
+        ],
+    );
+    help(&["help", "tags"], &["Examples:", "skopeo list-tags"]);
+    help(
+        &["ci", "--help"],
+        &[
+            "--lint-only",
+            "Runs, in order: rustfmt, clippy",
+            "fail the run when CI=true",
+            "bash .ci/run",
+        ],
+    );
+    help(&["config", "--help"], &["effective configuration"]);
+
+    for args in [&["--version"][..], &["-V"][..]] {
+        let run = sandbox.run(args);
+        assert_eq!(
+            run.ok(),
+            format!("cargo xtask {}\n", env!("CARGO_PKG_VERSION")),
+            "{run}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+/// `config` prints TOML that, loaded back with `--config`, prints the same.
+#[test]
+fn config_round_trips() {
+    let sandbox = Sandbox::new("config_round_trips");
+    let defaults = sandbox.run(&["config"]);
+    let printed = defaults.ok();
+    assert_eq!(defaults.stderr, "", "{defaults}");
+    let table: toml::Table = toml::from_str(printed).expect("config prints TOML");
+    let keys: Vec<&String> = table.keys().collect();
+    assert_eq!(keys, ["build", "crio", "image", "kubernetes", "node"]);
+    assert_eq!(
+        table["node"]["repository"].as_str(),
+        Some("docker.io/kindest/node")
+    );
+
+    let file = sandbox.file("printed.toml", printed);
+    let again = sandbox.run(&["--config", file.to_str().expect("UTF-8 path"), "config"]);
+    assert_eq!(again.ok(), printed);
+
+    // An overlay changes only what it names, and round-trips too.
+    let overlay = sandbox.file(
+        "overlay.toml",
+        "[kubernetes]\nversion = \"v1.32.0-rc.1\"\n[crio]\nstream = \"main\"\n",
+    );
+    let changed = sandbox.run(&["--config", overlay.to_str().expect("UTF-8 path"), "config"]);
+    let changed_text = changed.ok();
+    let changed_table: toml::Table = toml::from_str(changed_text).expect("TOML");
+    assert_eq!(
+        changed_table["kubernetes"]["version"].as_str(),
+        Some("v1.32.0-rc.1")
+    );
+    assert_eq!(changed_table["crio"]["stream"].as_str(), Some("main"));
+    assert_eq!(changed_table["build"], table["build"]);
+    assert_eq!(changed_table["image"], table["image"]);
+    let file = sandbox.file("changed.toml", changed_text);
+    let again = sandbox.run(&["--config", file.to_str().expect("UTF-8 path"), "config"]);
+    assert_eq!(again.ok(), changed_text);
+}
+
+/// `KIND_CRIO_CONFIG` works like `--config`, and the flag wins over it.
+#[test]
+fn config_env_var_works_like_the_flag() {
+    let sandbox = Sandbox::new("config_env_var_works_like_the_flag");
+    let overlay = sandbox.file("overlay.toml", "[build]\nengine = \"podman\"\n");
+    let with_env = |path: &Path, args: &[&str]| {
+        let mut cmd = sandbox.xtask(args);
+        cmd.env("KIND_CRIO_CONFIG", path);
+        run(cmd)
+    };
+
+    let by_flag = sandbox.run(&["--config", overlay.to_str().expect("UTF-8 path"), "config"]);
+    let by_env = with_env(&overlay, &["config"]);
+    assert_eq!(by_env.ok(), by_flag.ok());
+    assert!(by_env.ok().contains("engine = \"podman\""), "{by_env}");
+    assert_ne!(by_env.ok(), sandbox.run(&["config"]).ok());
+
+    let unknown = sandbox.file("unknown.toml", "[kubernets]\nversion = \"v1.31.0\"\n");
+    let refused = with_env(&unknown, &["config"]);
+    assert_eq!(
+        refused.error(),
+        format!(
+            "in {}: unknown key `kubernets`; known keys here: build, crio, image, kubernetes, node",
+            unknown.display()
+        )
+    );
+
+    let absent = sandbox.path().join("absent.toml");
+    let flag_wins = with_env(
+        &absent,
+        &["--config", overlay.to_str().expect("UTF-8 path"), "config"],
+    );
+    assert_eq!(flag_wins.ok(), by_flag.ok());
+}
+
+// ---------------------------------------------------------------------------
+// Colours and terminals
+
+/// Off a terminal (CI logs, pipes) stderr holds no escape sequences, with or
+/// without `NO_COLOR`, for success and failure alike.
+#[test]
+fn no_escape_sequences_off_a_terminal() {
+    let test = "no_escape_sequences_off_a_terminal";
+    if !tools_present(test, REGISTRY_TOOLS) {
+        return;
+    }
+    let registry = tagged_registry(test);
+    let sandbox = Sandbox::new(test);
+    let repo = registry.repo(REPO).to_string();
+    let missing = registry.repo("kindest/nope").to_string();
+    for no_color in [None, Some("1")] {
+        for (repo, code) in [(&repo, 0), (&missing, 1)] {
+            let mut cmd = sandbox.xtask(&["tags", repo]);
+            if let Some(v) = no_color {
+                cmd.env("NO_COLOR", v);
+            }
+            let run = run(cmd);
+            assert_eq!(run.code, Some(code), "{run}");
+            run.assert_no_panic();
+            assert!(
+                run.stderr.contains(" ✓ ") || run.stderr.contains(" ✗ "),
+                "{run}"
+            );
+            assert!(!run.stderr.contains('\x1b'), "escape on stderr:\n{run:?}");
+            assert!(!run.stdout.contains('\x1b'), "escape on stdout:\n{run:?}");
+        }
+    }
+}
+
+/// On a terminal (a pty from `script`) the mark is coloured, unless `NO_COLOR`
+/// is set; `TERM=dumb` gets no escape sequences at all. This is what makes the
+/// off-terminal test above meaningful.
+#[test]
+fn terminal_colour_follows_no_color() {
+    let test = "terminal_colour_follows_no_color";
+    let mut tools = REGISTRY_TOOLS.to_vec();
+    tools.push("script");
+    if !tools_present(test, &tools) {
+        return;
+    }
+    let registry = tagged_registry(test);
+    let sandbox = Sandbox::new(test);
+    let repo = registry.repo(REPO).to_string();
+    let on_a_pty = |env: &[(&str, &str)]| {
+        let mut cmd = sandbox.program("script");
+        // `script` runs the command through a shell; both paths are plain.
+        cmd.args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("'{XTASK}' tags '{repo}'"),
+            "/dev/null",
+        ]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let run = run(cmd);
+        assert_eq!(run.code, Some(0), "{run:?}");
+        run.assert_no_panic();
+        // The pty turns `\n` into `\r\n`.
+        assert!(run.stdout.replace("\r\n", "\n").contains(SORTED), "{run:?}");
+        run.stdout
+    };
+
+    let coloured = on_a_pty(&[]);
+    assert!(
+        coloured.contains(&format!("\x1b[32m✓\x1b[0m Listing tags of {repo} (")),
+        "{coloured:?}"
+    );
+    let plain = on_a_pty(&[("NO_COLOR", "1")]);
+    assert!(
+        plain.contains(&format!(" ✓ Listing tags of {repo} (")),
+        "{plain:?}"
+    );
+    assert!(
+        !plain.contains("\x1b[3"),
+        "colour despite NO_COLOR: {plain:?}"
+    );
+    let dumb = on_a_pty(&[("TERM", "dumb")]);
+    assert!(
+        !dumb.contains('\x1b'),
+        "escapes on a dumb terminal: {dumb:?}"
+    );
+    assert!(
+        dumb.contains(&format!(" ✓ Listing tags of {repo} (")),
+        "{dumb:?}"
+    );
+}
