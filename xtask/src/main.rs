@@ -6,7 +6,9 @@
 
 mod bench;
 mod ci;
+mod codegen;
 mod config;
+mod render;
 mod step;
 mod tags;
 mod ui;
@@ -49,8 +51,12 @@ struct Cli {
 enum Command {
     /// List the tags of an image repository (default kindest/node), like `skopeo list-tags`.
     Tags(tags::TagsArgs),
+    /// Print or write what kind-crio generates: the CRI-O build context.
+    Render(render::RenderArgs),
     /// Print the effective configuration (defaults + --config file) as TOML.
     Config,
+    /// Regenerate the committed generated files (images/crio/); --check to verify them.
+    Codegen(codegen::CodegenArgs),
     /// Run every check CI runs: formatting, clippy, tests, linters.
     Ci(ci::CiArgs),
     /// Measure against the tools kind-crio replaces (needs docker-registry and skopeo).
@@ -74,6 +80,11 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
     let config = Config::from_path(cli.config.as_deref())?;
     match cli.command {
         Command::Tags(args) => tags::run(&args, &config.node_repository, ui, cli.dry_run),
+        Command::Render(args) => render::run(&args, &config),
+        Command::Codegen(args) => {
+            let sh = project_shell()?;
+            codegen::run(&args, &sh.current_dir())
+        }
         Command::Config => {
             print!("{}", config.to_toml());
             if config.crio.is_none() {

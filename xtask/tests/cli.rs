@@ -626,7 +626,8 @@ fn dry_run_ci_prints_numbered_steps() {
     assert!(
         plan.starts_with(
             "1. Checking formatting\n   $ cargo fmt --all --check\n\
-             2. Linting Rust (clippy, warnings denied)\n   $ cargo clippy --workspace --all-targets --locked -- -D warnings\n"
+             2. Checking generated files\n   (cargo xtask codegen --check)\n\
+             3. Linting Rust (clippy, warnings denied)\n   $ cargo clippy --workspace --all-targets --locked -- -D warnings\n"
         ),
         "{lint}"
     );
@@ -637,7 +638,7 @@ fn dry_run_ci_prints_numbered_steps() {
     let full = sandbox.run(&["ci", "--dry-run"]);
     let plan = full.ok();
     assert!(
-        plan.contains("3. Running tests\n   $ cargo test --workspace --locked\n"),
+        plan.contains("4. Running tests\n   $ cargo test --workspace --locked\n"),
         "{full}"
     );
     assert_eq!(
@@ -696,7 +697,7 @@ fn help_and_version() {
         &["ci", "--help"],
         &[
             "--lint-only",
-            "Runs, in order: rustfmt, clippy",
+            "Runs, in order: rustfmt, the generated-files check, clippy",
             "fail the run when CI=true",
             "bash .ci/run",
         ],

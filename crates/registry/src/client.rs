@@ -726,12 +726,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 fn check_tag(tag: &str, repo: &Repository) -> Result<()> {
-    let valid = !tag.is_empty()
-        && tag.len() <= 128
-        && tag.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_alphanumeric() || b == b'_' || (i > 0 && (b == b'.' || b == b'-'))
-        });
-    if valid {
+    if crate::reference::is_valid_tag(tag) {
         Ok(())
     } else {
         Err(Error::InvalidTag {

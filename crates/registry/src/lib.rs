@@ -16,5 +16,5 @@ pub mod version;
 pub use client::{Client, Digest, MANIFEST_ACCEPT, Options, TagList};
 pub use credentials::{Credential, CredentialSource};
 pub use error::{Error, Result};
-pub use reference::{ReferenceError, Repository};
+pub use reference::{ImageRef, ImageRefError, ReferenceError, Repository};
 pub use version::{KubernetesVersion, VersionError, latest_release, sort_tags};

@@ -164,6 +164,98 @@ impl std::str::FromStr for Repository {
     }
 }
 
+/// An image reference: a repository with a tag, a digest, or both
+/// (`kindest/node:v1.34.0`, `ghcr.io/o/n@sha256:…`). Used where an image is
+/// pulled or built `FROM`, never for tag listing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageRef {
+    pub repository: Repository,
+    pub tag: Option<String>,
+    /// `sha256:<64 hex>`, validated.
+    pub digest: Option<String>,
+}
+
+/// Why an image reference was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageRefError {
+    #[error(transparent)]
+    Repository(#[from] ReferenceError),
+    #[error("{input:?} has neither a tag nor a digest; add one, e.g. {input}:v1.34.0")]
+    Untagged { input: String },
+    #[error(
+        "{input:?}: tag {tag:?} is not valid; tags are 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+    )]
+    BadTag { input: String, tag: String },
+    #[error(
+        "{input:?}: digest {digest:?} is not valid; expected sha256: and 64 lower-case hex digits"
+    )]
+    BadDigest { input: String, digest: String },
+}
+
+impl ImageRef {
+    /// Parses `NAME[:TAG][@DIGEST]`; at least one of tag and digest is required.
+    pub fn parse(input: &str) -> Result<ImageRef, ImageRefError> {
+        let (rest, digest) = match input.split_once('@') {
+            Some((r, d)) => {
+                let hex = d.strip_prefix("sha256:").unwrap_or("");
+                if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    return Err(ImageRefError::BadDigest {
+                        input: input.to_owned(),
+                        digest: d.to_owned(),
+                    });
+                }
+                (r, Some(d.to_owned()))
+            }
+            None => (input, None),
+        };
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+            None => (rest, None),
+        };
+        if let Some(t) = tag
+            && !is_valid_tag(t)
+        {
+            return Err(ImageRefError::BadTag {
+                input: input.to_owned(),
+                tag: t.to_owned(),
+            });
+        }
+        if tag.is_none() && digest.is_none() {
+            return Err(ImageRefError::Untagged {
+                input: input.to_owned(),
+            });
+        }
+        Ok(ImageRef {
+            repository: Repository::parse(name)?,
+            tag: tag.map(str::to_owned),
+            digest,
+        })
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
+pub fn is_valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 128
+        && tag.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_alphanumeric() || b == b'_' || (i > 0 && (b == b'.' || b == b'-'))
+        })
+}
+
 /// True when `host` (with optional port) names this machine.
 pub fn host_is_loopback(host: &str) -> bool {
     let bare = strip_port(host);
@@ -385,6 +477,39 @@ mod tests {
         for host in ["ghcr.io", "10.0.0.1:5000", "localhost.example.com", "[::2]"] {
             assert!(!host_is_loopback(host), "{host}");
         }
+    }
+
+    #[test]
+    fn image_refs() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let show = |s: &str| match ImageRef::parse(s) {
+            Ok(r) => r.to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(
+            show("kindest/node:v1.34.0"),
+            "docker.io/kindest/node:v1.34.0"
+        );
+        assert_eq!(
+            show(&format!("kindest/node:v1.34.0@{d}")),
+            format!("docker.io/kindest/node:v1.34.0@{d}")
+        );
+        assert_eq!(
+            show(&format!("127.0.0.1:5000/a@{d}")),
+            format!("127.0.0.1:5000/a@{d}")
+        );
+        assert_eq!(show("localhost:5000/a:1"), "localhost:5000/a:1");
+        assert_eq!(
+            show("kindest/node"),
+            "error: \"kindest/node\" has neither a tag nor a digest; add one, e.g. kindest/node:v1.34.0"
+        );
+        assert!(
+            show("kindest/node:-x")
+                .starts_with("error: \"kindest/node:-x\": tag \"-x\" is not valid")
+        );
+        assert!(show("kindest/node:a;b").contains("is not valid"));
+        assert!(show("kindest/node@sha256:xyz").contains("digest \"sha256:xyz\" is not valid"));
+        assert!(show("Kindest/node:v1").contains("upper-case"));
     }
 
     #[test]

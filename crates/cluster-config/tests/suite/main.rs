@@ -1,0 +1,15 @@
+//! cluster-config's tests, in one binary so they build and link once.
+//!
+//! - `golden`: generated configs against the files in `tests/golden/`
+//!   (update them with `UPDATE_EXPECT=1 cargo test -p cluster-config`).
+//! - `fixtures`: configs modelled on kind's own loader tests, valid and invalid.
+//! - `crio_ready`: adding the CRI-O patches to users' configs.
+//! - `yamllint`: everything we write passes the project's yamllint config.
+//! - `roundtrip`: property test, encode then decode is the identity.
+
+mod crio_ready;
+mod fixtures;
+mod golden;
+mod roundtrip;
+mod support;
+mod yamllint;

@@ -1,0 +1,486 @@
+//! The typed inputs of a CRI-O build context, each parsed once from user text.
+//! Every string that later reaches the Dockerfile or a shell line passes one of
+//! these grammars first, so `--crio 'v1.31; rm -rf /'` is an error, never a build.
+
+use std::fmt;
+
+use registry::{ImageRef, KubernetesVersion};
+
+/// Why an input was rejected; messages name the input and what would be right.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error(
+        "CRI-O stream {0:?} is not valid; use vX.Y (stable, e.g. v1.34), vX.Y.Z (an exact release), main, or prerelease:vX.Y"
+    )]
+    Stream(String),
+    #[error("architecture {0:?} is not supported; use amd64 or arm64")]
+    Arch(String),
+    #[error(
+        "{what} {value:?} is not a valid URL; expected http(s)://HOST[:PORT]/PATH with letters, digits and -._~/:%+@ only{}",
+        if *.trailing_slash { ", ending in /" } else { "" }
+    )]
+    Url {
+        what: &'static str,
+        value: String,
+        trailing_slash: bool,
+    },
+    #[error(
+        "registry mirror {0:?} is not valid; expected REGISTRY=MIRROR, e.g. registry.k8s.io=mirror.example.com/k8s"
+    )]
+    Mirror(String),
+    #[error("bundle file name {0:?} is not valid; expected a name like cri-o.amd64.v1.34.0.tar.gz")]
+    BundleName(String),
+}
+
+/// A CRI-O release stream and where its packages live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrioStream {
+    /// `vX.Y`: the stable repository of that minor.
+    Stable { major: u64, minor: u64 },
+    /// `vX.Y.Z`: one release, from the stable repository of its minor.
+    Exact { major: u64, minor: u64, patch: u64 },
+    /// `main`: the prerelease repository built from the main branch.
+    Main,
+    /// `prerelease:vX.Y`: the prerelease repository of a release branch.
+    Prerelease { major: u64, minor: u64 },
+}
+
+impl CrioStream {
+    pub fn parse(s: &str) -> Result<CrioStream, InputError> {
+        let err = || InputError::Stream(s.to_owned());
+        if s == "main" {
+            return Ok(CrioStream::Main);
+        }
+        let (pre, version) = match s.strip_prefix("prerelease:") {
+            Some(v) => (true, v),
+            None => (false, s),
+        };
+        let parts: Vec<u64> = version
+            .strip_prefix('v')
+            .ok_or_else(err)?
+            .split('.')
+            .map(|p| {
+                let ok = !p.is_empty()
+                    && p.len() <= 4
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && (p == "0" || !p.starts_with('0'));
+                if ok {
+                    p.parse().map_err(|_| err())
+                } else {
+                    Err(err())
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        match (pre, parts.as_slice()) {
+            (false, [major, minor]) => Ok(CrioStream::Stable {
+                major: *major,
+                minor: *minor,
+            }),
+            (false, [major, minor, patch]) => Ok(CrioStream::Exact {
+                major: *major,
+                minor: *minor,
+                patch: *patch,
+            }),
+            (true, [major, minor]) => Ok(CrioStream::Prerelease {
+                major: *major,
+                minor: *minor,
+            }),
+            _ => Err(err()),
+        }
+    }
+
+    /// The default for a Kubernetes version: its minor, from the stable
+    /// repository for releases and from the prerelease one for alpha/beta/rc
+    /// (CRI-O publishes a minor's stable stream only with its release).
+    pub fn for_kubernetes(k: &KubernetesVersion) -> CrioStream {
+        if k.is_prerelease() {
+            CrioStream::Prerelease {
+                major: k.major(),
+                minor: k.minor(),
+            }
+        } else {
+            CrioStream::Stable {
+                major: k.major(),
+                minor: k.minor(),
+            }
+        }
+    }
+
+    /// The package repository path under `isv:/cri-o:/`.
+    fn repository_path(&self) -> String {
+        match self {
+            CrioStream::Stable { major, minor } | CrioStream::Exact { major, minor, .. } => {
+                format!("stable:/v{major}.{minor}")
+            }
+            CrioStream::Main => "prerelease:/main".to_owned(),
+            CrioStream::Prerelease { major, minor } => format!("prerelease:/v{major}.{minor}"),
+        }
+    }
+
+    /// The upstream apt repository of this stream (a flat repository).
+    pub fn apt_repository(&self) -> RepoUrl {
+        RepoUrl(format!(
+            "https://download.opensuse.org/repositories/isv:/cri-o:/{}/deb/",
+            self.repository_path()
+        ))
+    }
+
+    /// `cri-o=1.34.2*` for an exact release; the newest package otherwise.
+    pub fn apt_package(&self) -> String {
+        match self {
+            CrioStream::Exact {
+                major,
+                minor,
+                patch,
+            } => format!("cri-o={major}.{minor}.{patch}*"),
+            _ => "cri-o".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for CrioStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrioStream::Stable { major, minor } => write!(f, "v{major}.{minor}"),
+            CrioStream::Exact {
+                major,
+                minor,
+                patch,
+            } => write!(f, "v{major}.{minor}.{patch}"),
+            CrioStream::Main => f.write_str("main"),
+            CrioStream::Prerelease { major, minor } => write!(f, "prerelease:v{major}.{minor}"),
+        }
+    }
+}
+
+/// Node architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub fn parse(s: &str) -> Result<Arch, InputError> {
+        match s {
+            "amd64" => Ok(Arch::Amd64),
+            "arm64" => Ok(Arch::Arm64),
+            other => Err(InputError::Arch(other.to_owned())),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An http(s) URL restricted to characters that are inert in a shell word
+/// and in a Dockerfile, so it can be written into both without quoting games.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RepoUrl(String);
+
+impl RepoUrl {
+    /// A repository base URL; it must end in `/` (apt joins paths onto it).
+    pub fn parse_repository(s: &str) -> Result<RepoUrl, InputError> {
+        let err = || InputError::Url {
+            what: "repository URL",
+            value: s.to_owned(),
+            trailing_slash: true,
+        };
+        if !s.ends_with('/') {
+            return Err(err());
+        }
+        check_url(s).map(RepoUrl).ok_or_else(err)
+    }
+
+    /// A file URL (a bundle tarball).
+    pub fn parse_file(s: &str) -> Result<RepoUrl, InputError> {
+        check_url(s).map(RepoUrl).ok_or_else(|| InputError::Url {
+            what: "bundle URL",
+            value: s.to_owned(),
+            trailing_slash: false,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RepoUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check_url(s: &str) -> Option<String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))?;
+    let (host, path) = rest.split_once('/')?;
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~/:%+@".contains(&b));
+    (host_ok && path_ok && s.len() <= 2048).then(|| s.to_owned())
+}
+
+/// Where CRI-O comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrioSource {
+    /// The `isv:/cri-o` apt repository of the stream, or a mirror of it.
+    Apt { repository: RepoUrl },
+    /// An upstream static bundle downloaded at build time and checked
+    /// against its published `.sha256sum`.
+    BundleUrl { url: RepoUrl },
+    /// A bundle tarball copied into the context (air-gapped builds, unreleased
+    /// CRI-O builds). Its digest is fixed at render time.
+    BundleFile { name: String, bytes: Vec<u8> },
+}
+
+impl CrioSource {
+    /// The default bundle URL of an exact release:
+    /// `https://storage.googleapis.com/cri-o/artifacts/cri-o.<arch>.<version>.tar.gz`.
+    pub fn upstream_bundle(stream: &CrioStream, arch: Arch) -> Option<RepoUrl> {
+        match stream {
+            CrioStream::Exact { .. } => Some(RepoUrl(format!(
+                "https://storage.googleapis.com/cri-o/artifacts/cri-o.{arch}.{stream}.tar.gz"
+            ))),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CrioSource::Apt { .. } => "apt",
+            CrioSource::BundleUrl { .. } | CrioSource::BundleFile { .. } => "bundle",
+        }
+    }
+
+    /// Validates a local bundle's file name (it is written into the Dockerfile).
+    pub fn bundle_file(name: &str, bytes: Vec<u8>) -> Result<CrioSource, InputError> {
+        let ok = name.ends_with(".tar.gz")
+            && name.len() <= 200
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._+".contains(&b))
+            && !name.starts_with('.');
+        if ok {
+            Ok(CrioSource::BundleFile {
+                name: name.to_owned(),
+                bytes,
+            })
+        } else {
+            Err(InputError::BundleName(name.to_owned()))
+        }
+    }
+}
+
+/// One registry mirror for CRI-O (`/etc/containers/registries.conf.d`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// The registry (or registry/path prefix) images are named by.
+    pub prefix: String,
+    /// Where to pull them from instead.
+    pub location: String,
+}
+
+impl Mirror {
+    /// Parses `REGISTRY=MIRROR`, both `host[:port][/path]`.
+    pub fn parse(s: &str) -> Result<Mirror, InputError> {
+        let err = || InputError::Mirror(s.to_owned());
+        let (prefix, location) = s.split_once('=').ok_or_else(err)?;
+        if !is_registry_location(prefix) || !is_registry_location(location) {
+            return Err(err());
+        }
+        Ok(Mirror {
+            prefix: prefix.to_owned(),
+            location: location.to_owned(),
+        })
+    }
+}
+
+/// `host[:port][/path...]` with Docker's name grammar for the path.
+fn is_registry_location(s: &str) -> bool {
+    let (host, path) = match s.split_once('/') {
+        Some((h, p)) => (h, Some(p)),
+        None => (s, None),
+    };
+    let probe = match path {
+        Some(p) => format!("{host}/{p}"),
+        None => format!("{host}/x"),
+    };
+    // A registry host must look like one (a dot, a port, or localhost).
+    let hostish = host.contains('.') || host.contains(':') || host == "localhost";
+    hostish && registry::Repository::parse(&probe).is_ok_and(|r| r.registry() == host)
+}
+
+/// Everything a build context is rendered from.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub kubernetes: KubernetesVersion,
+    pub stream: CrioStream,
+    pub source: CrioSource,
+    /// The kind node image to build `FROM`.
+    pub base_image: ImageRef,
+    pub arch: Arch,
+    pub mirrors: Vec<Mirror>,
+}
+
+impl Inputs {
+    /// kind's kubelet uses the systemd cgroup driver from Kubernetes 1.24 on,
+    /// cgroupfs before; CRI-O must match it.
+    pub fn cgroup_manager(&self) -> &'static str {
+        if (self.kubernetes.major(), self.kubernetes.minor()) >= (1, 24) {
+            "systemd"
+        } else {
+            "cgroupfs"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams() {
+        for (s, shown, repo) in [
+            ("v1.34", "v1.34", "stable:/v1.34"),
+            ("v1.34.2", "v1.34.2", "stable:/v1.34"),
+            ("main", "main", "prerelease:/main"),
+            ("prerelease:v1.35", "prerelease:v1.35", "prerelease:/v1.35"),
+        ] {
+            let st = CrioStream::parse(s).unwrap();
+            assert_eq!(st.to_string(), shown);
+            assert_eq!(
+                st.apt_repository().as_str(),
+                format!("https://download.opensuse.org/repositories/isv:/cri-o:/{repo}/deb/")
+            );
+        }
+        assert_eq!(
+            CrioStream::parse("v1.34.2").unwrap().apt_package(),
+            "cri-o=1.34.2*"
+        );
+        for bad in [
+            "v1.31; rm -rf /",
+            "1.34",
+            "v1",
+            "v1.34.0.1",
+            "prerelease:main",
+            "v01.34",
+            "",
+            "v1.34-rc.1",
+        ] {
+            assert_eq!(
+                CrioStream::parse(bad).unwrap_err().to_string(),
+                format!(
+                    "CRI-O stream {bad:?} is not valid; use vX.Y (stable, e.g. v1.34), vX.Y.Z (an exact release), main, or prerelease:vX.Y"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn default_stream_follows_kubernetes() {
+        let k = |s| KubernetesVersion::parse(s).unwrap();
+        assert_eq!(
+            CrioStream::for_kubernetes(&k("v1.34.1")).to_string(),
+            "v1.34"
+        );
+        assert_eq!(
+            CrioStream::for_kubernetes(&k("v1.36.0-alpha.2")).to_string(),
+            "prerelease:v1.36"
+        );
+    }
+
+    #[test]
+    fn urls_are_shell_inert() {
+        assert!(
+            RepoUrl::parse_repository("http://127.0.0.1:8080/isv:/cri-o:/stable:/v1.34/deb/")
+                .is_ok()
+        );
+        assert!(RepoUrl::parse_repository("https://mirror.example.com/cri-o/").is_ok());
+        for bad in [
+            "https://x/a",
+            "ftp://x/",
+            "https://x/$(id)/",
+            "https://x/a b/",
+            "https://x/`id`/",
+            "https://x/a;b/",
+            "https:///",
+            "https://x/\"/",
+        ] {
+            assert!(RepoUrl::parse_repository(bad).is_err(), "{bad}");
+        }
+        assert!(
+            RepoUrl::parse_file(
+                "https://storage.googleapis.com/cri-o/artifacts/cri-o.amd64.v1.34.0.tar.gz"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn mirrors() {
+        let m = Mirror::parse("registry.k8s.io=mirror.example.com:5000/k8s").unwrap();
+        assert_eq!(
+            (m.prefix.as_str(), m.location.as_str()),
+            ("registry.k8s.io", "mirror.example.com:5000/k8s")
+        );
+        assert!(Mirror::parse("docker.io/library=127.0.0.1:5000/hub").is_ok());
+        for bad in [
+            "registry.k8s.io",
+            "a=b",
+            "registry.k8s.io=mirror.example.com/\"x",
+            "x.io=y.io/a b",
+            "=y.io",
+        ] {
+            assert!(Mirror::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bundle_names() {
+        assert!(CrioSource::bundle_file("cri-o.amd64.v1.34.0.tar.gz", vec![]).is_ok());
+        assert!(CrioSource::bundle_file("cri-o.amd64.0123abcd.tar.gz", vec![]).is_ok());
+        for bad in [
+            "x.tgz",
+            "../x.tar.gz",
+            "a b.tar.gz",
+            ".tar.gz",
+            "a;b.tar.gz",
+        ] {
+            assert!(CrioSource::bundle_file(bad, vec![]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cgroup_manager_follows_kind() {
+        let base = ImageRef::parse("kindest/node:v1.23.17").unwrap();
+        let mk = |v: &str| Inputs {
+            kubernetes: KubernetesVersion::parse(v).unwrap(),
+            stream: CrioStream::Main,
+            source: CrioSource::Apt {
+                repository: CrioStream::Main.apt_repository(),
+            },
+            base_image: base.clone(),
+            arch: Arch::Amd64,
+            mirrors: vec![],
+        };
+        assert_eq!(mk("v1.23.17").cgroup_manager(), "cgroupfs");
+        assert_eq!(mk("v1.24.0").cgroup_manager(), "systemd");
+    }
+}

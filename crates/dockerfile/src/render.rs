@@ -1,0 +1,406 @@
+//! Rendering: [`Inputs`] → [`Context`] (file path → contents), and the
+//! inputs digest that lets later steps skip a build whose inputs are unchanged.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::inputs::{CrioSource, Inputs};
+
+/// The label that carries the inputs digest; always the Dockerfile's last line.
+pub const DIGEST_LABEL: &str = "io.kind-crio.inputs.digest";
+
+/// Where the project lives, for the image's source label.
+const SOURCE: &str = "https://github.com/kind-crio/kind-crio";
+
+/// One file of the context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub contents: Vec<u8>,
+    pub executable: bool,
+}
+
+/// A rendered build context: relative path → file. `Dockerfile` is at the root;
+/// everything the build uses is under `kind-crio/`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Context {
+    pub files: BTreeMap<String, File>,
+}
+
+impl Context {
+    fn add(&mut self, path: &str, contents: impl Into<Vec<u8>>, executable: bool) {
+        self.files.insert(
+            path.to_owned(),
+            File {
+                contents: contents.into(),
+                executable,
+            },
+        );
+    }
+
+    pub fn dockerfile(&self) -> &str {
+        self.files
+            .get("Dockerfile")
+            .and_then(|f| std::str::from_utf8(&f.contents).ok())
+            .unwrap_or("")
+    }
+
+    /// The digest recorded in the Dockerfile's last line.
+    pub fn inputs_digest(&self) -> Option<&str> {
+        self.dockerfile()
+            .lines()
+            .last()
+            .and_then(|l| l.strip_prefix(&format!("LABEL {DIGEST_LABEL}=\"")))
+            .and_then(|l| l.strip_suffix('"'))
+    }
+}
+
+/// Renders the context for `inputs`. Pure: the same inputs give the same bytes.
+pub fn render(inputs: &Inputs) -> Context {
+    let mut ctx = Context::default();
+    ctx.add("kind-crio/install-crio.sh", install_script(inputs), true);
+    ctx.add("kind-crio/configure-node.sh", configure_script(), true);
+    ctx.add(
+        "kind-crio/files/etc/crio/crio.conf.d/99-kind-crio.conf",
+        crio_dropin(inputs),
+        false,
+    );
+    ctx.add("kind-crio/files/etc/crictl.yaml", CRICTL_YAML, false);
+    ctx.add(
+        "kind-crio/files/etc/default/kubelet",
+        KUBELET_DEFAULTS,
+        false,
+    );
+    ctx.add(
+        "kind-crio/files/etc/systemd/system/kubelet.service.d/20-kind-crio.conf",
+        KUBELET_DROPIN,
+        false,
+    );
+    if !inputs.mirrors.is_empty() {
+        ctx.add(
+            "kind-crio/files/etc/containers/registries.conf.d/99-kind-crio-mirrors.conf",
+            mirrors_conf(inputs),
+            false,
+        );
+    }
+    if let CrioSource::BundleFile { name, bytes } = &inputs.source {
+        ctx.add(&format!("kind-crio/{name}"), bytes.clone(), false);
+    }
+    let body = dockerfile_body(inputs);
+    ctx.add("Dockerfile", body.clone(), false);
+    let digest = digest_files(ctx.files.iter().map(|(p, f)| (p.as_str(), f)));
+    ctx.add(
+        "Dockerfile",
+        format!("{body}LABEL {DIGEST_LABEL}=\"{digest}\"\n"),
+        false,
+    );
+    ctx
+}
+
+/// sha256 over every file (sorted by path: path, executable bit, length,
+/// contents), with the Dockerfile's digest line left out.
+fn digest_files<'a>(files: impl Iterator<Item = (&'a str, &'a File)>) -> String {
+    let mut h = Sha256::new();
+    let mut sorted: Vec<_> = files.collect();
+    sorted.sort_by_key(|(p, _)| *p);
+    for (path, file) in sorted {
+        let contents: &[u8] = if path == "Dockerfile" {
+            strip_digest_line(&file.contents)
+        } else {
+            &file.contents
+        };
+        h.update(path.as_bytes());
+        h.update([0, u8::from(file.executable)]);
+        h.update((contents.len() as u64).to_le_bytes());
+        h.update(contents);
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn strip_digest_line(dockerfile: &[u8]) -> &[u8] {
+    let marker = format!("LABEL {DIGEST_LABEL}=");
+    let text = dockerfile;
+    // The digest line is the last line; find the start of it.
+    let trimmed = text.strip_suffix(b"\n").unwrap_or(text);
+    let start = trimmed
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    if trimmed[start..].starts_with(marker.as_bytes()) {
+        &text[..start]
+    } else {
+        text
+    }
+}
+
+/// Reads a context written on disk (for example the committed `images/crio/`).
+pub fn read_context(dir: &Path) -> io::Result<Context> {
+    let mut ctx = Context::default();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.map_err(io::Error::other)?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .map_err(io::Error::other)?
+            .to_string_lossy()
+            .replace('\\', "/");
+        let contents = std::fs::read(entry.path())?;
+        let executable = is_executable(&entry.metadata().map_err(io::Error::other)?);
+        ctx.add(&rel, contents, executable);
+    }
+    Ok(ctx)
+}
+
+/// The inputs digest of a context written on disk, computed exactly as
+/// [`render`] computes it.
+pub fn digest_dir(dir: &Path) -> io::Result<String> {
+    let ctx = read_context(dir)?;
+    Ok(digest_files(ctx.files.iter().map(|(p, f)| (p.as_str(), f))))
+}
+
+#[cfg(unix)]
+fn is_executable(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    m.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// Writes `ctx` into `dir` (created if missing). Files that are not part of
+/// the context are left alone; callers wanting an exact copy start empty.
+pub fn write_context(ctx: &Context, dir: &Path) -> io::Result<()> {
+    for (rel, file) in &ctx.files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, &file.contents)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = if file.executable { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    Ok(())
+}
+
+fn source_description(inputs: &Inputs) -> String {
+    match &inputs.source {
+        CrioSource::Apt { repository } => format!("apt repository {repository}"),
+        CrioSource::BundleUrl { url } => format!("static bundle {url}"),
+        CrioSource::BundleFile { name, .. } => format!("static bundle {name} (in this context)"),
+    }
+}
+
+fn dockerfile_body(inputs: &Inputs) -> String {
+    let mut d = String::new();
+    let _ = write!(
+        d,
+        "# kind node image running CRI-O instead of containerd.\n\
+         # Generated by `cargo xtask render context`; change the generator, not this file.\n\
+         # Kubernetes {k}, CRI-O {stream} from the {source}.\n\
+         # Build: docker build -t IMAGE .   (BuildKit, the default since Docker 23; or podman/buildah)\n\
+         \n\
+         FROM {base}\n\
+         \n\
+         SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\n\
+         \n\
+         # One layer: the context is mounted, not copied, so no script or tarball stays in the image.\n\
+         RUN --mount=type=bind,source=kind-crio,target=/kind-crio \\\n    \
+             /kind-crio/install-crio.sh \\\n    \
+             && /kind-crio/configure-node.sh\n\
+         \n\
+         LABEL org.opencontainers.image.title=\"kind node with CRI-O\" \\\n      \
+               org.opencontainers.image.source=\"{SOURCE}\" \\\n      \
+               org.opencontainers.image.base.name=\"{base}\" \\\n      \
+               org.opencontainers.image.version=\"{k}\" \\\n      \
+               io.kind-crio.kubernetes.version=\"{k}\" \\\n      \
+               io.kind-crio.crio.stream=\"{stream}\" \\\n      \
+               io.kind-crio.crio.source=\"{kind}\" \\\n      \
+               io.kind-crio.arch=\"{arch}\"\n",
+        k = inputs.kubernetes,
+        stream = inputs.stream,
+        source = source_description(inputs),
+        base = inputs.base_image,
+        arch = inputs.arch,
+        kind = inputs.source.kind(),
+    );
+    d
+}
+
+const SCRIPT_HEADER: &str = "#!/usr/bin/env bash\n\
+# Generated by kind-crio; runs once, inside the image build.\n\
+set -o errexit -o nounset -o pipefail\n";
+
+fn install_script(inputs: &Inputs) -> String {
+    let mut s = String::from(SCRIPT_HEADER);
+    match &inputs.source {
+        CrioSource::Apt { repository } => {
+            let _ = write!(
+                s,
+                "# Installs CRI-O {stream} from its apt repository.\n\
+                 \n\
+                 readonly repo=\"{repository}\"\n\
+                 # kind's base image has curl but no gpg: apt reads an ASCII-armoured key\n\
+                 # directly when its file name ends in .asc.\n\
+                 readonly keyring=/etc/apt/keyrings/cri-o-apt-keyring.asc\n\
+                 \n\
+                 install -d -m 0755 /etc/apt/keyrings\n\
+                 curl -fsSL --retry 5 --retry-connrefused \"${{repo}}Release.key\" -o \"${{keyring}}\"\n\
+                 echo \"deb [signed-by=${{keyring}}] ${{repo}} /\" >/etc/apt/sources.list.d/cri-o.list\n\
+                 apt-get update -q\n\
+                 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends '{package}'\n\
+                 apt-get clean\n\
+                 rm -rf /var/lib/apt/lists/*\n",
+                stream = inputs.stream,
+                package = inputs.stream.apt_package(),
+            );
+        }
+        CrioSource::BundleUrl { url } => {
+            let _ = write!(
+                s,
+                "# Installs CRI-O from an upstream static bundle, checked against its\n\
+                 # published sha256 before anything in it runs.\n\
+                 \n\
+                 readonly url=\"{url}\"\n\
+                 tmp=$(mktemp -d)\n\
+                 curl -fsSL --retry 5 --retry-connrefused \"${{url}}\" -o \"${{tmp}}/bundle.tar.gz\"\n\
+                 curl -fsSL --retry 5 --retry-connrefused \"${{url}}.sha256sum\" -o \"${{tmp}}/bundle.sha256sum\"\n\
+                 expected=$(cut -d ' ' -f 1 \"${{tmp}}/bundle.sha256sum\")\n\
+                 if [[ ! \"${{expected}}\" =~ ^[0-9a-f]{{64}}$ ]]; then\n\
+                 \x20   echo \"kind-crio: ${{url}}.sha256sum holds no sha256\" >&2\n\
+                 \x20   exit 1\n\
+                 fi\n\
+                 echo \"${{expected}}  ${{tmp}}/bundle.tar.gz\" | sha256sum --check --strict --quiet -\n\
+                 {install}\
+                 rm -rf \"${{tmp}}\"\n",
+                install = bundle_install("\"${tmp}/bundle.tar.gz\""),
+            );
+        }
+        CrioSource::BundleFile { name, bytes } => {
+            let hex: String = Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let _ = write!(
+                s,
+                "# Installs CRI-O from the static bundle {name} in this context, checked\n\
+                 # against the sha256 recorded when the context was rendered.\n\
+                 \n\
+                 readonly bundle=/kind-crio/{name}\n\
+                 echo \"{hex}  ${{bundle}}\" | sha256sum --check --strict --quiet -\n\
+                 tmp=$(mktemp -d)\n\
+                 {install}\
+                 rm -rf \"${{tmp}}\"\n",
+                install = bundle_install("\"${bundle}\""),
+            );
+        }
+    }
+    s
+}
+
+/// Unpacks a bundle into `$tmp` and runs its own install script (PREFIX
+/// /usr/local, as upstream documents), keeping kind's runc.
+fn bundle_install(tarball: &str) -> String {
+    format!(
+        "tar -xzf {tarball} -C \"${{tmp}}\"\n\
+         (cd \"${{tmp}}/cri-o\" && bash ./install)\n"
+    )
+}
+
+fn configure_script() -> String {
+    format!("{SCRIPT_HEADER}{CONFIGURE_BODY}")
+}
+
+const CONFIGURE_BODY: &str = r#"# Points the kind node at CRI-O instead of containerd.
+
+# kind preloads the pause image that containerd's sandbox_image names; CRI-O
+# must use that one, or every pod start pulls another.
+pause=$(sed -n -E 's/^[[:space:]]*sandbox_image[[:space:]]*=[[:space:]]*"([^"]+)".*/\1/p' /etc/containerd/config.toml | head -n 1)
+if [[ -z "${pause}" ]]; then
+    echo "kind-crio: no sandbox_image in /etc/containerd/config.toml; cannot tell which pause image kind preloaded" >&2
+    exit 1
+fi
+if [[ ! "${pause}" =~ ^[A-Za-z0-9][A-Za-z0-9./:_@-]*$ ]]; then
+    echo "kind-crio: sandbox_image ${pause} is not an image reference" >&2
+    exit 1
+fi
+
+cp -R /kind-crio/files/. /
+sed -i "s|@PAUSE_IMAGE@|${pause}|g" /etc/crio/crio.conf.d/99-kind-crio.conf
+
+# kindnet writes /etc/cni/net.d/10-kindnet.conflist when the cluster starts.
+# CRI-O uses the lexically first config, so a bridge config shipped by CRI-O
+# or podman would win or race it: remove them.
+if [[ -d /etc/cni/net.d ]]; then
+    find /etc/cni/net.d -maxdepth 1 -type f \( -name '*bridge*' -o -name '*podman*' -o -name '*crio*' \) -print -delete
+fi
+
+systemctl disable containerd.service
+systemctl enable crio.service
+"#;
+
+fn crio_dropin(inputs: &Inputs) -> String {
+    let manager = inputs.cgroup_manager();
+    format!(
+        "# Written by kind-crio: what CRI-O needs inside a kind node. Drop-ins apply\n\
+         # in lexical order and the last wins, so this one overrides the package's.\n\
+         [crio.runtime]\n\
+         # The cgroup driver kind gives the kubelet for Kubernetes {k}.\n\
+         cgroup_manager = \"{manager}\"\n\
+         # conmon in the pod's cgroup: valid with either manager, required with cgroupfs.\n\
+         conmon_cgroup = \"pod\"\n\
+         # A kind node cannot load AppArmor profiles, and CRI-O stops if it tries.\n\
+         apparmor_profile = \"unconfined\"\n\
+         # As containerd allows in kind: unprivileged processes may bind low ports.\n\
+         default_sysctls = [\n  \"net.ipv4.ip_unprivileged_port_start=0\",\n]\n\
+         \n\
+         [crio.image]\n\
+         # The pause image kind preloaded (containerd's sandbox_image), set at build time.\n\
+         pause_image = \"@PAUSE_IMAGE@\"\n\
+         # Kept out of the kubelet's image garbage collection.\n\
+         pinned_images = [\n  \"@PAUSE_IMAGE@\",\n]\n",
+        k = inputs.kubernetes,
+    )
+}
+
+const CRICTL_YAML: &str = "runtime-endpoint: unix:///var/run/crio/crio.sock\n\
+image-endpoint: unix:///var/run/crio/crio.sock\n";
+
+const KUBELET_DEFAULTS: &str = "KUBELET_EXTRA_ARGS=--runtime-cgroups=/system.slice/crio.service\n";
+
+const KUBELET_DROPIN: &str = "# Written by kind-crio: the kubelet talks to CRI-O, so start it after CRI-O.\n\
+[Unit]\n\
+Wants=crio.service\n\
+After=crio.service\n";
+
+fn mirrors_conf(inputs: &Inputs) -> String {
+    let mut s =
+        String::from("# Written by kind-crio: pull these registries' images from mirrors first.\n");
+    // One [[registry]] per prefix (containers/image refuses duplicates), its
+    // mirrors in the order given: they are tried in that order.
+    let mut prefixes: Vec<&str> = Vec::new();
+    for m in &inputs.mirrors {
+        if !prefixes.contains(&m.prefix.as_str()) {
+            prefixes.push(&m.prefix);
+        }
+    }
+    for p in prefixes {
+        let _ = write!(s, "\n[[registry]]\nprefix = \"{p}\"\nlocation = \"{p}\"\n");
+        for m in inputs.mirrors.iter().filter(|m| m.prefix == p) {
+            let _ = write!(s, "\n[[registry.mirror]]\nlocation = \"{}\"\n", m.location);
+        }
+    }
+    s
+}
