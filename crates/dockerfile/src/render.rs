@@ -260,7 +260,11 @@ fn install_script(inputs: &Inputs) -> String {
                  curl -fsSL --retry 5 --retry-connrefused \"${{repo}}Release.key\" -o \"${{keyring}}\"\n\
                  echo \"deb [signed-by=${{keyring}}] ${{repo}} /\" >/etc/apt/sources.list.d/cri-o.list\n\
                  apt-get update -q\n\
-                 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends '{package}'\n\
+                 # kind's image already has /etc/crictl.yaml, a conffile of the package:\n\
+                 # take the package's copy instead of stopping at dpkg's prompt (the\n\
+                 # node's own crictl.yaml is written afterwards by configure-node.sh).\n\
+                 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \\\n\
+                 \x20   -o Dpkg::Options::=--force-confnew '{package}'\n\
                  apt-get clean\n\
                  rm -rf /var/lib/apt/lists/*\n",
                 stream = inputs.stream,

@@ -7,7 +7,9 @@
 //! - [`skopeo_list_tags`] and [`skopeo_digest`]: what `skopeo` reports, to compare with;
 //! - [`TokenServer`]: a Docker token endpoint issuing RS256 JWTs (signed by
 //!   `openssl`) that the registry verifies for real;
-//! - [`Proxy`]: an HTTP/1.1 proxy in front of a registry that injects faults.
+//! - [`Proxy`]: an HTTP/1.1 proxy in front of a registry that injects faults;
+//! - [`standin`]: a kind node image, a CRI-O bundle and a CRI-O apt repository
+//!   made locally, for real image builds without the internet.
 //!
 //! Every test first calls [`tools_present`]: a missing tool fails the test when
 //! `CI=true` and skips it loudly otherwise.
@@ -22,6 +24,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub mod standin;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -38,6 +42,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("skopeo", "skopeo"),
     ("htpasswd", "apache2-utils"),
     ("openssl", "openssl"),
+    ("apt-ftparchive", "apt-utils"),
+    ("gpg", "gnupg"),
+    ("dpkg-deb", "dpkg"),
 ];
 
 /// Tools a registry test needs: the registry itself and skopeo to push.

@@ -12,6 +12,10 @@ install -d -m 0755 /etc/apt/keyrings
 curl -fsSL --retry 5 --retry-connrefused "${repo}Release.key" -o "${keyring}"
 echo "deb [signed-by=${keyring}] ${repo} /" >/etc/apt/sources.list.d/cri-o.list
 apt-get update -q
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends 'cri-o'
+# kind's image already has /etc/crictl.yaml, a conffile of the package:
+# take the package's copy instead of stopping at dpkg's prompt (the
+# node's own crictl.yaml is written afterwards by configure-node.sh).
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confnew 'cri-o'
 apt-get clean
 rm -rf /var/lib/apt/lists/*

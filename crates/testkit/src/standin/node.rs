@@ -1,0 +1,881 @@
+//! The stand-in kind node image: Debian bookworm from `debootstrap`, with
+//! kind's base image files (containerd and kubelet configuration, units,
+//! `/etc/crictl.yaml`), what `kind build node-image` adds (`/kind/version`,
+//! `/kind/manifests/*`, kubeadm/kubelet/kubectl under `/usr/bin`) and the
+//! image config kind sets (`ENV container=docker`, `STOPSIGNAL SIGRTMIN+3`,
+//! the entrypoint). The programs are stand-ins; no image is preloaded into
+//! containerd's content store.
+//!
+//! Built once, then reused: the tag ends in a hash of the whole recipe, so a
+//! change to any file here builds a new image, and older ones are removed.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use super::{Entry, podman, remove_image, run, stub, write_entries};
+
+/// Tools [`node_base_image`] runs.
+pub const NODE_TOOLS: &[&str] = &["debootstrap", "podman", "buildah", "chroot", "flock"];
+
+/// The Debian release kind's base image used up to kind v0.31.
+pub const DEBIAN_SUITE: &str = "bookworm";
+
+/// The Kubernetes version the stand-in node image claims (`/kind/version`,
+/// `kubeadm version`).
+pub const KIND_NODE_VERSION: &str = "v1.34.0";
+
+/// Where the image goes in the stand-ins' store; the tag is
+/// `<KIND_NODE_VERSION>-<recipe hash>`.
+pub const NODE_IMAGE_REPOSITORY: &str = "localhost/kind-crio-standin/node";
+
+/// Overrides the Debian mirror [`debian_mirror`] finds in apt's sources.
+pub const MIRROR_ENV: &str = "KIND_CRIO_DEBIAN_MIRROR";
+
+/// Bump to force a rebuild when something outside [`recipe`] changes how the
+/// image is made.
+const RECIPE_REVISION: u32 = 2;
+
+/// Packages on top of `--variant=minbase`: what kind's base installs that the
+/// stand-ins need (systemd, curl, jq, iptables for the cri-o package's
+/// dependency), and nothing kind's base lacks (no gnupg).
+const INCLUDE: &[&str] = &[
+    "systemd",
+    "dbus",
+    "apt",
+    "ca-certificates",
+    "curl",
+    "jq",
+    "iptables",
+];
+
+/// What `chroot` runs in the new root: the cleanup and enablement steps of
+/// kind's base image Dockerfile, then apt's caches emptied (kind's
+/// `clean-install` leaves no lists) and the files debootstrap copied from this
+/// machine blanked.
+const SETUP_SCRIPT: &str = r#"set -eu
+find /lib/systemd/system/sysinit.target.wants/ -name "systemd-tmpfiles-setup.service" -delete
+rm -f /lib/systemd/system/multi-user.target.wants/*
+rm -f /etc/systemd/system/*.wants/*
+rm -f /lib/systemd/system/local-fs.target.wants/*
+rm -f /lib/systemd/system/sockets.target.wants/*udev*
+rm -f /lib/systemd/system/sockets.target.wants/*initctl*
+rm -f /lib/systemd/system/basic.target.wants/*
+echo "ReadKMsg=no" >> /etc/systemd/journald.conf
+ln -sf /usr/lib/systemd/systemd /sbin/init
+systemctl enable kubelet.service
+systemctl enable containerd.service
+systemctl mask systemd-binfmt.service
+mkdir -p /etc/kubernetes/manifests
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/apt/* /var/log/dpkg.log
+: > /etc/hostname
+: > /etc/resolv.conf
+: > /etc/machine-id
+"#;
+
+/// The image config `podman import` gives the image: kind's base image
+/// `ENV`/`STOPSIGNAL`/`ENTRYPOINT`, and the empty proxy variables
+/// `kind build node-image` commits into every node image (one per `--change`:
+/// podman 4.3's `ENV` takes a single pair).
+const CHANGES: &[&str] = &[
+    "ENV container=docker",
+    "ENV HTTP_PROXY=",
+    "ENV HTTPS_PROXY=",
+    "ENV NO_PROXY=",
+    "STOPSIGNAL SIGRTMIN+3",
+    r#"ENTRYPOINT ["/usr/local/bin/entrypoint","/sbin/init"]"#,
+];
+
+#[derive(Debug)]
+struct Recipe {
+    revision: u32,
+    suite: &'static str,
+    include: &'static [&'static str],
+    entries: Vec<Entry>,
+    setup: &'static str,
+    changes: &'static [&'static str],
+}
+
+fn recipe() -> Recipe {
+    Recipe {
+        revision: RECIPE_REVISION,
+        suite: DEBIAN_SUITE,
+        include: INCLUDE,
+        entries: kind_files(),
+        setup: SETUP_SCRIPT,
+        changes: CHANGES,
+    }
+}
+
+/// `<KIND_NODE_VERSION>-<first 12 hex digits of the recipe's sha256>`.
+fn recipe_tag(recipe: &Recipe) -> String {
+    let Recipe {
+        revision,
+        suite,
+        include,
+        entries,
+        setup,
+        changes,
+    } = recipe;
+    let text = format!("{revision}\n{suite}\n{include:?}\n{entries:?}\n{setup}\n{changes:?}");
+    let hash = crate::sha256_hex(text.as_bytes());
+    format!("{KIND_NODE_VERSION}-{}", &hash[..12])
+}
+
+/// kind's files, modelled on kind's `images/base/files` (same keys and
+/// sections, comments trimmed) and on what `kind build node-image` writes.
+/// `/etc/crictl.yaml` and `/etc/default/kubelet` have no final newline, as in kind.
+fn kind_files() -> Vec<Entry> {
+    let v = KIND_NODE_VERSION;
+    let version_only = |name: &str, text: &str| stub(name, &["--version", "-v"], text);
+    vec![
+        Entry::file(
+            "etc/crictl.yaml",
+            0o644,
+            "runtime-endpoint: unix:///run/containerd/containerd.sock",
+        ),
+        Entry::file(
+            "etc/default/kubelet",
+            0o644,
+            "KUBELET_EXTRA_ARGS=--runtime-cgroups=/system.slice/containerd.service",
+        ),
+        Entry::file("etc/containerd/config.toml", 0o644, CONTAINERD_CONFIG),
+        Entry::file(
+            "etc/systemd/system/containerd.service",
+            0o644,
+            CONTAINERD_SERVICE,
+        ),
+        Entry::file("etc/systemd/system/kubelet.service", 0o644, KUBELET_SERVICE),
+        Entry::file(
+            "etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+            0o644,
+            KUBELET_KUBEADM_DROPIN,
+        ),
+        Entry::file(
+            "etc/systemd/system/kubelet.service.d/11-kind.conf",
+            0o644,
+            KUBELET_KIND_DROPIN,
+        ),
+        Entry::file("etc/systemd/system/kubelet.slice", 0o644, KUBELET_SLICE),
+        Entry::file("usr/local/bin/entrypoint", 0o755, ENTRYPOINT),
+        Entry::file(
+            "usr/local/bin/containerd",
+            0o755,
+            version_only(
+                "containerd",
+                "containerd github.com/containerd/containerd/v2 v2.1.4 standin",
+            ),
+        ),
+        Entry::file(
+            "usr/local/bin/containerd-shim-runc-v2",
+            0o755,
+            version_only(
+                "containerd-shim-runc-v2",
+                "containerd-shim-runc-v2 github.com/containerd/containerd/v2 v2.1.4",
+            ),
+        ),
+        Entry::file(
+            "usr/local/bin/ctr",
+            0o755,
+            version_only("ctr", "ctr github.com/containerd/containerd/v2 v2.1.4"),
+        ),
+        Entry::file(
+            "usr/local/sbin/runc",
+            0o755,
+            stub(
+                "runc",
+                &["--version", "-v", "version"],
+                "runc version 1.3.0\nspec: 1.2.1",
+            ),
+        ),
+        Entry::file(
+            "usr/local/bin/crictl",
+            0o755,
+            stub(
+                "crictl",
+                &["--version", "-v"],
+                &format!("crictl version {v}"),
+            ),
+        ),
+        Entry::file(
+            "usr/bin/kubelet",
+            0o755,
+            version_only("kubelet", &format!("Kubernetes {v}")),
+        ),
+        Entry::file(
+            "usr/bin/kubectl",
+            0o755,
+            stub("kubectl", &["version"], &format!("Client Version: {v}")),
+        ),
+        Entry::file("usr/bin/kubeadm", 0o755, kubeadm_stub()),
+        Entry::file("kind/version", 0o644, v),
+        Entry::file("kind/manifests/default-cni.yaml", 0o644, DEFAULT_CNI),
+        Entry::file(
+            "kind/manifests/default-storage.yaml",
+            0o644,
+            DEFAULT_STORAGE,
+        ),
+        Entry::file(
+            "opt/cni/bin/host-local",
+            0o755,
+            version_only("host-local", "CNI host-local plugin v1.7.1"),
+        ),
+        Entry::file(
+            "opt/cni/bin/loopback",
+            0o755,
+            version_only("loopback", "CNI loopback plugin v1.7.1"),
+        ),
+        Entry::file(
+            "opt/cni/bin/ptp",
+            0o755,
+            version_only("ptp", "CNI ptp plugin v1.7.1"),
+        ),
+        Entry::file(
+            "opt/cni/bin/portmap",
+            0o755,
+            version_only("portmap", "CNI portmap plugin v1.7.1"),
+        ),
+    ]
+}
+
+const CONTAINERD_CONFIG: &str = r#"# containerd configuration of kind's base image (stand-in copy)
+version = 2
+
+[proxy_plugins]
+[proxy_plugins."fuse-overlayfs"]
+  type = "snapshot"
+  address = "/run/containerd-fuse-overlayfs.sock"
+
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  discard_unpacked_layers = true
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+  base_runtime_spec = "/etc/containerd/cri-base.json"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    SystemdCgroup = true
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]
+  runtime_type = "io.containerd.runc.v2"
+  base_runtime_spec = "/etc/containerd/cri-base.json"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler.options]
+    SystemdCgroup = true
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  tolerate_missing_hugepages_controller = true
+  restrict_oom_score_adj = false
+"#;
+
+const CONTAINERD_SERVICE: &str = "\
+[Unit]
+Description=containerd container runtime
+Documentation=https://containerd.io
+After=network.target local-fs.target
+StartLimitIntervalSec=0
+
+[Service]
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/local/bin/containerd
+Type=notify
+Delegate=yes
+KillMode=process
+Restart=always
+RestartSec=1
+LimitNPROC=infinity
+LimitCORE=infinity
+LimitNOFILE=infinity
+TasksMax=infinity
+OOMScoreAdjust=-999
+
+[Install]
+WantedBy=multi-user.target
+";
+
+const KUBELET_SERVICE: &str = "\
+[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=http://kubernetes.io/docs/
+ConditionPathExists=/var/lib/kubelet/config.yaml
+
+[Service]
+ExecStart=/usr/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=1s
+CPUAccounting=true
+MemoryAccounting=true
+Slice=kubelet.slice
+KillMode=process
+
+[Install]
+WantedBy=multi-user.target
+";
+
+const KUBELET_KUBEADM_DROPIN: &str = r#"[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+"#;
+
+const KUBELET_KIND_DROPIN: &str = r#"[Service]
+ExecStartPre=/bin/sh -euc "if [ -f /sys/fs/cgroup/cgroup.controllers ]; then /kind/bin/create-kubelet-cgroup-v2.sh; fi"
+ExecStartPre=/bin/sh -euc "if [ ! -f /sys/fs/cgroup/cgroup.controllers ] && [ ! -d /sys/fs/cgroup/systemd/kubelet ]; then mkdir -p /sys/fs/cgroup/systemd/kubelet; fi"
+"#;
+
+const KUBELET_SLICE: &str = "\
+[Unit]
+Description=slice used to run Kubernetes / Kubelet
+Before=slices.target
+
+[Slice]
+MemoryAccounting=true
+CPUAccounting=true
+";
+
+const ENTRYPOINT: &str = r#"#!/bin/sh
+# Stand-in for kind's entrypoint. The real one prepares a container to run
+# systemd (mounts, cgroups, networking), then execs its arguments: /sbin/init.
+set -e
+exec "$@"
+"#;
+
+const DEFAULT_CNI: &str = "\
+# Stand-in for kind's default CNI manifest (kindnet).
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: kindnet-standin
+  namespace: kube-system
+data:
+  image: docker.io/kindest/kindnetd:v20250512-df8de77b
+";
+
+const DEFAULT_STORAGE: &str = "\
+# Stand-in for kind's default storage manifest (local-path-provisioner).
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: \"true\"
+provisioner: rancher.io/local-path
+";
+
+/// kubeadm answers `version` and `config images list [--kubernetes-version V]`
+/// (the question `kind build node-image` asks): the control-plane images at
+/// V, and the pause image kubeadm of that minor version wants.
+fn kubeadm_stub() -> String {
+    format!(
+        r#"#!/bin/sh
+# Stand-in for kubeadm: answers `version` and `config images list`.
+own={KIND_NODE_VERSION}
+case "${{1:-}} ${{2:-}} ${{3:-}}" in
+"config images list")
+    shift 3
+    version=$own
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --kubernetes-version) version=${{2:-}}; shift 2 || shift ;;
+        --kubernetes-version=*) version=${{1#*=}}; shift ;;
+        *) shift ;;
+        esac
+    done
+    case "$version" in
+    v[0-9]*.[0-9]*.[0-9]*) ;;
+    *) echo "kubeadm: invalid Kubernetes version \"$version\"" >&2; exit 1 ;;
+    esac
+    minor=$(echo "$version" | cut -d. -f2)
+    if [ "$minor" -le 30 ]; then pause=3.9
+    elif [ "$minor" -le 33 ]; then pause=3.10
+    elif [ "$minor" -le 35 ]; then pause=3.10.1
+    else pause=3.10.2
+    fi
+    for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
+        echo "registry.k8s.io/$c:$version"
+    done
+    echo "registry.k8s.io/coredns/coredns:v1.12.1"
+    echo "registry.k8s.io/pause:$pause"
+    echo "registry.k8s.io/etcd:3.6.4-0"
+    exit 0
+    ;;
+esac
+case "${{1:-}}" in
+version)
+    if [ "${{2:-}}" = "-o" ] && [ "${{3:-}}" = "short" ]; then echo "$own"; else
+        echo "kubeadm version: &version.Info{{GitVersion:\"$own\", Platform:\"linux/amd64\"}}"
+    fi
+    exit 0
+    ;;
+esac
+echo "kubeadm: stand-in for tests, cannot run: $*" >&2
+exit 1
+"#
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Debian mirror
+
+/// The Debian mirror for [`DEBIAN_SUITE`]: `$KIND_CRIO_DEBIAN_MIRROR` if set,
+/// else the first `deb` source for that suite in this machine's apt
+/// configuration (`/etc/apt/sources.list`, then `sources.list.d/*.list` and
+/// `*.sources` in name order, as apt reads them).
+pub fn debian_mirror() -> Result<String, String> {
+    if let Ok(m) = std::env::var(MIRROR_ENV)
+        && !m.trim().is_empty()
+    {
+        return Ok(m.trim().to_owned());
+    }
+    let mut files = Vec::new();
+    let main = Path::new("/etc/apt/sources.list");
+    if let Ok(text) = std::fs::read_to_string(main) {
+        files.push(("sources.list".to_owned(), text));
+    }
+    let mut names: Vec<PathBuf> = std::fs::read_dir("/etc/apt/sources.list.d")
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    names.sort();
+    for path in names {
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if (name.ends_with(".list") || name.ends_with(".sources"))
+            && let Ok(text) = std::fs::read_to_string(&path)
+        {
+            files.push((name, text));
+        }
+    }
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    mirror_from_sources(&borrowed, DEBIAN_SUITE).ok_or_else(|| {
+        format!(
+            "no apt source for Debian {DEBIAN_SUITE} in /etc/apt/sources.list or \
+             /etc/apt/sources.list.d/: set {MIRROR_ENV} to a Debian mirror URL"
+        )
+    })
+}
+
+/// The first `deb` URI serving `suite` among apt source files, given as
+/// (file name, content): one-line `.list` entries
+/// (`deb [options] URI suite components`) and deb822 `.sources` stanzas
+/// (`Types`, `URIs`, `Suites`, `Enabled`).
+pub fn mirror_from_sources(files: &[(&str, &str)], suite: &str) -> Option<String> {
+    for (name, text) in files {
+        let found = if name.ends_with(".sources") {
+            from_deb822(text, suite)
+        } else {
+            from_one_line(text, suite)
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+fn from_one_line(text: &str, suite: &str) -> Option<String> {
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let Some(rest) = line
+            .strip_prefix("deb ")
+            .or_else(|| line.strip_prefix("deb\t"))
+        else {
+            continue;
+        };
+        let mut rest = rest.trim_start();
+        if rest.starts_with('[') {
+            rest = rest.split_once(']').map_or("", |(_, r)| r.trim_start());
+        }
+        let mut words = rest.split_whitespace();
+        if let (Some(uri), Some(s)) = (words.next(), words.next())
+            && s == suite
+        {
+            return Some(uri.to_owned());
+        }
+    }
+    None
+}
+
+fn from_deb822(text: &str, suite: &str) -> Option<String> {
+    let mut stanza: Vec<(String, String)> = Vec::new();
+    let mut found = None;
+    let mut check = |stanza: &mut Vec<(String, String)>| {
+        let get = |k: &str| {
+            stanza
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let enabled = !get("Enabled").trim().eq_ignore_ascii_case("no");
+        let deb = get("Types").split_whitespace().any(|t| t == "deb");
+        let has_suite = get("Suites").split_whitespace().any(|s| s == suite);
+        if found.is_none() && enabled && deb && has_suite {
+            found = get("URIs").split_whitespace().next().map(str::to_owned);
+        }
+        stanza.clear();
+    };
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            check(&mut stanza);
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, v)) = stanza.last_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            stanza.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    check(&mut stanza);
+    found
+}
+
+// ---------------------------------------------------------------------------
+// Building and caching
+
+/// The stand-in kind node image in the stand-ins' store
+/// (`localhost/kind-crio-standin/node:<version>-<recipe hash>`), built on
+/// first use and cached: the first build (debootstrap) takes about a minute,
+/// later calls a fraction of a second. Several test threads or processes may
+/// call this at once: a lock file under [`crate::scratch_root`] makes one of
+/// them build while the others wait, then find the image.
+///
+/// Use it with [`super::storage_args`] (or [`super::podman`],
+/// [`super::buildah`], [`super::bud`]): it is not in the default store.
+pub fn node_base_image() -> Result<String, String> {
+    let recipe = recipe();
+    let reference = format!("{NODE_IMAGE_REPOSITORY}:{}", recipe_tag(&recipe));
+    if image_exists(&reference) {
+        return Ok(reference);
+    }
+    let cache = crate::scratch_root().join("standin-cache");
+    std::fs::create_dir_all(&cache).map_err(|e| format!("create {}: {e}", cache.display()))?;
+    let _lock = FileLock::acquire(&cache.join("node-image.lock"))?;
+    if image_exists(&reference) {
+        return Ok(reference);
+    }
+    let started = Instant::now();
+    build(&recipe, &reference, &cache)?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "testkit: built the stand-in node image {reference} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    remove_older_images(&reference);
+    Ok(reference)
+}
+
+fn image_exists(reference: &str) -> bool {
+    podman()
+        .args(["image", "exists", reference])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn build(recipe: &Recipe, reference: &str, cache: &Path) -> Result<(), String> {
+    let mirror = debian_mirror()?;
+    // Under the lock no other build runs: any root left here is from a
+    // build that was killed.
+    if let Ok(dir) = std::fs::read_dir(cache) {
+        for entry in dir.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("rootfs-") {
+                remove_rootfs(&entry.path());
+            }
+        }
+    }
+    let rootfs = cache.join(format!("rootfs-{}", std::process::id()));
+    let result = (|| {
+        let include = format!("--include={}", recipe.include.join(","));
+        run(Command::new("debootstrap")
+            .args(["--variant=minbase", &include, recipe.suite])
+            .arg(&rootfs)
+            .arg(&mirror))
+        .map_err(|e| {
+            let log = std::fs::read_to_string(rootfs.join("debootstrap/debootstrap.log"))
+                .unwrap_or_default();
+            format!("{e}\ndebootstrap.log (end):\n{}", super::tail(&log, 30))
+        })?;
+        write_entries(&rootfs, &recipe.entries)?;
+        run(Command::new("chroot")
+            .arg(&rootfs)
+            .args(["/bin/sh", "-c", recipe.setup]))?;
+        import(&rootfs, reference, recipe.changes)?;
+        check_imported(reference)
+    })();
+    remove_rootfs(&rootfs);
+    if result.is_err() {
+        remove_image(reference);
+    }
+    result
+}
+
+/// Removes a debootstrap root, first unmounting whatever a killed
+/// debootstrap left mounted in it (its `/proc` and `/sys`), so the removal
+/// never reaches into a live file system.
+fn remove_rootfs(rootfs: &Path) {
+    let Ok(canonical) = std::fs::canonicalize(rootfs) else {
+        return;
+    };
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut below: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|m| Path::new(m).starts_with(&canonical))
+        .collect();
+    // Deepest first.
+    below.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for mount in &below {
+        let _ = Command::new("umount")
+            .args(["--lazy", mount])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let still_mounted = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .any(|m| Path::new(m).starts_with(&canonical));
+    if !still_mounted {
+        let _ = std::fs::remove_dir_all(&canonical);
+    }
+}
+
+/// A bad image must not be cached: the imported file system has to hold what
+/// was written (an import fed an empty stream still succeeds).
+fn check_imported(reference: &str) -> Result<(), String> {
+    let root = super::mount_image(reference)?;
+    for path in ["kind/version", "usr/lib/systemd/systemd", "usr/bin/apt-get"] {
+        if !root.join(path).is_file() {
+            return Err(format!(
+                "the imported image {reference} has no /{path} (in {})",
+                root.path().display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `tar -C ROOTFS -c . | podman import --change ... - REFERENCE`.
+fn import(rootfs: &Path, reference: &str, changes: &[&str]) -> Result<(), String> {
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(rootfs)
+        .args(["--numeric-owner", "--xattrs", "-c", "."])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run tar: {e}"))?;
+    let tar_out = tar.stdout.take().ok_or("tar's stdout")?;
+    let mut cmd = podman();
+    cmd.arg("import");
+    for change in changes {
+        cmd.args(["--change", change]);
+    }
+    cmd.args(["-", reference]).stdin(tar_out);
+    let imported = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", super::display_command(&cmd)));
+    let tar_done = tar
+        .wait_with_output()
+        .map_err(|e| format!("tar -C {} -c .: {e}", rootfs.display()))?;
+    // podman's failure first: tar then only dies of a broken pipe.
+    let out = imported?;
+    if !out.status.success() {
+        return Err(format!(
+            "tar -C {} -c . | {} failed ({}):\n{}",
+            rootfs.display(),
+            super::display_command(&cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    if !tar_done.status.success() {
+        return Err(format!(
+            "tar -C {} -c . failed ({}):\n{}",
+            rootfs.display(),
+            tar_done.status,
+            String::from_utf8_lossy(&tar_done.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// Removes the images of earlier recipes (a few hundred MB each under vfs).
+fn remove_older_images(current: &str) {
+    let Ok(out) = run(podman().args([
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        NODE_IMAGE_REPOSITORY,
+    ])) else {
+        return;
+    };
+    for image in String::from_utf8_lossy(&out.stdout).lines() {
+        if image.trim() != current && !image.trim().is_empty() {
+            remove_image(image.trim());
+        }
+    }
+}
+
+/// An exclusive lock on a file, held by a `flock` child process for as long
+/// as this value lives. (`File::lock` needs a newer Rust than the workspace's
+/// minimum.) If this process dies, the pipe to the child closes and the lock
+/// goes with it: no stale locks.
+#[derive(Debug)]
+struct FileLock {
+    child: Child,
+}
+
+impl FileLock {
+    fn acquire(path: &Path) -> Result<FileLock, String> {
+        let mut child = Command::new("flock")
+            .arg("--exclusive")
+            .arg(path)
+            .args(["sh", "-c", "echo locked; exec cat >/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot run flock {}: {e}", path.display()))?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().ok_or("flock's stdout")?;
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| format!("flock {}: {e}", path.display()))?;
+        if line.trim() != "locked" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("flock --exclusive {} failed", path.display()));
+        }
+        Ok(FileLock { child })
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_sources_give_the_suite_uri() {
+        let list = "# comment\n\
+                    deb-src http://src.example/debian bookworm main\n\
+                    deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main\n\
+                    deb http://other.example/debian bookworm-updates main\n";
+        assert_eq!(
+            mirror_from_sources(&[("sources.list", list)], "bookworm").as_deref(),
+            Some("http://mirror.example/debian")
+        );
+        assert_eq!(
+            mirror_from_sources(&[("sources.list", list)], "trixie"),
+            None
+        );
+    }
+
+    #[test]
+    fn deb822_sources_skip_disabled_and_other_suites() {
+        let sources = "Types: deb\n\
+                       URIs: http://off.example/debian\n\
+                       Suites: bookworm\n\
+                       Enabled: no\n\
+                       \n\
+                       Types: deb\n\
+                       # http://snapshot.example/archive/debian/20250520T000000Z\n\
+                       URIs: http://deb.example/debian\n\
+                       Suites: bookworm bookworm-updates\n\
+                       Components: main\n\
+                       \n\
+                       Types: deb\n\
+                       URIs: http://deb.example/debian-security\n\
+                       Suites: bookworm-security\n";
+        assert_eq!(
+            mirror_from_sources(&[("debian.sources", sources)], "bookworm").as_deref(),
+            Some("http://deb.example/debian")
+        );
+        assert_eq!(
+            mirror_from_sources(&[("debian.sources", sources)], "bookworm-security").as_deref(),
+            Some("http://deb.example/debian-security")
+        );
+    }
+
+    #[test]
+    fn first_file_wins() {
+        let a = "deb http://a.example/debian bookworm main\n";
+        let b = "Types: deb\nURIs: http://b.example/debian\nSuites: bookworm\n";
+        assert_eq!(
+            mirror_from_sources(&[("x.sources", b), ("sources.list", a)], "bookworm").as_deref(),
+            Some("http://b.example/debian")
+        );
+    }
+
+    #[test]
+    fn a_left_over_root_is_unmounted_before_removal() {
+        let dir = crate::TempDir::new("a_left_over_root_is_unmounted_before_removal");
+        let rootfs = dir.path().join("rootfs-1");
+        let proc_dir = rootfs.join("proc");
+        std::fs::create_dir_all(&proc_dir).expect("create");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "standin-test"])
+            .arg(&proc_dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            // Not root: nothing can have been mounted there by debootstrap either.
+            return;
+        }
+        std::fs::write(proc_dir.join("f"), "x").expect("write into the mount");
+        let canonical = std::fs::canonicalize(&proc_dir).expect("canonical path");
+        let mounted_at = |p: &Path| {
+            std::fs::read_to_string("/proc/self/mounts")
+                .expect("mounts")
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(&*p.to_string_lossy()))
+        };
+        assert!(mounted_at(&canonical));
+        remove_rootfs(&rootfs);
+        assert!(!rootfs.exists());
+        assert!(!mounted_at(&canonical));
+    }
+
+    #[test]
+    fn the_tag_follows_the_recipe() {
+        let a = recipe();
+        let mut b = recipe();
+        assert_eq!(recipe_tag(&a), recipe_tag(&b));
+        b.entries.push(Entry::dir("extra"));
+        assert_ne!(recipe_tag(&a), recipe_tag(&b));
+        assert!(recipe_tag(&a).starts_with("v1.34.0-"));
+    }
+}
