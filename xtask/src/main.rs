@@ -5,9 +5,13 @@
 //! builds a `step::Plan` that is either printed (`--dry-run`) or executed.
 
 mod bench;
+mod build_image;
 mod ci;
 mod codegen;
 mod config;
+mod doctor;
+mod e2e;
+mod load_image;
 mod render;
 mod step;
 mod tags;
@@ -51,7 +55,15 @@ struct Cli {
 enum Command {
     /// List the tags of an image repository (default kindest/node), like `skopeo list-tags`.
     Tags(tags::TagsArgs),
-    /// Print or write what kind-crio generates: the CRI-O build context.
+    /// Build a kind node image that runs CRI-O (node image if needed, CRI-O layer), optionally push it.
+    BuildImage(build_image::BuildImageArgs),
+    /// Create a kind cluster on a CRI-O node image, prove it healthy and running CRI-O, delete it.
+    E2e(e2e::E2eArgs),
+    /// Load images from the local engine into a kind cluster's CRI-O nodes.
+    LoadImage(load_image::LoadImageArgs),
+    /// Check kind, kubectl and the container engine, and privileged-container capabilities.
+    Doctor(doctor::DoctorArgs),
+    /// Print or write what kind-crio generates: the kind config, the CRI-O build context.
     Render(render::RenderArgs),
     /// Print the effective configuration (defaults + --config file) as TOML.
     Config,
@@ -80,6 +92,13 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
     let config = Config::from_path(cli.config.as_deref())?;
     match cli.command {
         Command::Tags(args) => tags::run(&args, &config.node_repository, ui, cli.dry_run),
+        Command::BuildImage(args) => build_image::run(&args, &config, ui, cli.dry_run),
+        Command::E2e(args) => e2e::run(&args, &config, ui, cli.dry_run),
+        Command::LoadImage(args) => load_image::run(&args, config.engine, ui, cli.dry_run),
+        Command::Doctor(args) => {
+            let image = format!("{}:{}", config.image_repository, config.kubernetes);
+            doctor::run(&args, config.engine, &image, ui)
+        }
         Command::Render(args) => render::run(&args, &config),
         Command::Codegen(args) => {
             let sh = project_shell()?;
@@ -104,7 +123,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
 }
 
 /// A shell whose current directory is the workspace root, wherever cargo was run from.
-fn project_shell() -> Result<Shell> {
+pub(crate) fn project_shell() -> Result<Shell> {
     let sh = Shell::new().context("cannot create a shell")?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -44,10 +44,23 @@ pub struct Step<'a> {
     pub show_output: bool,
 }
 
-/// An ordered list of steps.
+/// Which list of a plan new steps go to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Section {
+    #[default]
+    Main,
+    OnFailure,
+    Always,
+}
+
+/// An ordered list of steps, plus the steps that run when one of them fails
+/// (collect logs) and those that always run last (remove temporary files).
 #[derive(Default)]
 pub struct Plan<'a> {
     steps: Vec<Step<'a>>,
+    on_failure: Vec<Step<'a>>,
+    always: Vec<Step<'a>>,
+    section: Section,
 }
 
 impl std::fmt::Debug for Plan<'_> {
@@ -58,7 +71,35 @@ impl std::fmt::Debug for Plan<'_> {
 
 impl<'a> Plan<'a> {
     pub fn new() -> Plan<'a> {
-        Plan { steps: Vec::new() }
+        Plan::default()
+    }
+
+    /// Steps added from now on run only if a main step failed (or was interrupted).
+    pub fn on_failure(&mut self) -> &mut Self {
+        self.section = Section::OnFailure;
+        self
+    }
+
+    /// Steps added from now on run last, whatever happened before.
+    pub fn always(&mut self) -> &mut Self {
+        self.section = Section::Always;
+        self
+    }
+
+    fn push(&mut self, step: Step<'a>) {
+        match self.section {
+            Section::Main => self.steps.push(step),
+            Section::OnFailure => self.on_failure.push(step),
+            Section::Always => self.always.push(step),
+        }
+    }
+
+    fn current(&mut self) -> Option<&mut Step<'a>> {
+        match self.section {
+            Section::Main => self.steps.last_mut(),
+            Section::OnFailure => self.on_failure.last_mut(),
+            Section::Always => self.always.last_mut(),
+        }
     }
 
     /// Adds a step that runs one command.
@@ -68,7 +109,7 @@ impl<'a> Plan<'a> {
 
     /// Adds a step that runs several commands in order.
     pub fn cmds(&mut self, name: impl Into<String>, cmds: Vec<Cmd<'a>>) -> &mut Self {
-        self.steps.push(Step {
+        self.push(Step {
             name: name.into(),
             action: Action::Commands(cmds.into_iter().map(Command::from).collect()),
             show_output: false,
@@ -78,7 +119,7 @@ impl<'a> Plan<'a> {
 
     /// Makes the last step added stream its commands' output.
     pub fn show_output(&mut self) -> &mut Self {
-        if let Some(step) = self.steps.last_mut() {
+        if let Some(step) = self.current() {
             step.show_output = true;
         }
         self
@@ -91,7 +132,7 @@ impl<'a> Plan<'a> {
         describe: impl Into<String>,
         run: impl FnOnce() -> Result<()> + 'a,
     ) -> &mut Self {
-        self.steps.push(Step {
+        self.push(Step {
             name: name.into(),
             action: Action::Native {
                 describe: describe.into(),
@@ -106,49 +147,120 @@ impl<'a> Plan<'a> {
     /// shell-quoted so it can be pasted into a terminal.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            let _ = writeln!(out, "{}. {}", i + 1, step.name);
-            match &step.action {
-                Action::Commands(cmds) => {
-                    for cmd in cmds {
-                        let _ = writeln!(out, "   $ {}", shell_line(cmd));
-                    }
-                }
-                Action::Native { describe, .. } => {
-                    let _ = writeln!(out, "   ({describe})");
-                }
-            }
+        render_steps(&mut out, &self.steps, "");
+        if !self.on_failure.is_empty() {
+            out.push_str("If a step fails:\n");
+            render_steps(&mut out, &self.on_failure, "F");
+        }
+        if !self.always.is_empty() {
+            out.push_str("Always, last:\n");
+            render_steps(&mut out, &self.always, "A");
         }
         out
     }
 
-    /// Runs every step in order under `ui`, stopping at the first failure.
+    /// Runs every step in order under `ui`, stopping at the first failure;
+    /// then, on failure, the failure steps; then always the final steps.
     /// The error names the step, and for commands the exact command line and
-    /// the tail of its output.
+    /// the tail of its output. Ctrl-C stops the running command and counts as
+    /// a failure, so the cleanup still runs.
     pub fn execute(self, ui: &Ui) -> Result<()> {
+        interrupt::install();
+        let mut result = Ok(());
         for step in self.steps {
-            let name = step.name;
-            let echo = match (step.show_output, ui.verbose) {
-                (true, _) => Echo::Raw,
-                (false, true) => Echo::Indented,
-                (false, false) => Echo::Quiet,
-            };
-            // A streamed step prints its own lines: no spinner over them.
-            let quiet_ui = Ui {
-                verbose: ui.verbose || step.show_output,
-                ..*ui
-            };
-            quiet_ui
-                .step(&name, || match step.action {
-                    Action::Commands(cmds) => {
-                        for cmd in cmds {
-                            run(ui, cmd, echo)?;
-                        }
-                        Ok(())
+            if let Err(e) = run_step(ui, step) {
+                result = Err(e);
+                break;
+            }
+        }
+        if result.is_err() {
+            for step in self.on_failure {
+                // Best effort: a failing log export must not hide the real error.
+                if let Err(e) = run_step(ui, step) {
+                    eprintln!("   (after the failure: {e:#})");
+                }
+            }
+        }
+        for step in self.always {
+            if let Err(e) = run_step(ui, step) {
+                eprintln!("   (cleanup: {e:#})");
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        result
+    }
+}
+
+fn render_steps(out: &mut String, steps: &[Step<'_>], prefix: &str) {
+    for (i, step) in steps.iter().enumerate() {
+        let _ = writeln!(out, "{prefix}{}. {}", i + 1, step.name);
+        match &step.action {
+            Action::Commands(cmds) => {
+                for cmd in cmds {
+                    let _ = writeln!(out, "   $ {}", shell_line(cmd));
+                }
+            }
+            Action::Native { describe, .. } => {
+                let _ = writeln!(out, "   ({describe})");
+            }
+        }
+    }
+}
+
+fn run_step(ui: &Ui, step: Step<'_>) -> Result<()> {
+    let name = step.name;
+    let echo = match (step.show_output, ui.verbose) {
+        (true, _) => Echo::Raw,
+        (false, true) => Echo::Indented,
+        (false, false) => Echo::Quiet,
+    };
+    // A streamed step prints its own lines: no spinner over them.
+    let quiet_ui = Ui {
+        verbose: ui.verbose || step.show_output,
+        ..*ui
+    };
+    quiet_ui
+        .step(&name, || {
+            interrupt::check()?;
+            match step.action {
+                Action::Commands(cmds) => {
+                    for cmd in cmds {
+                        run(ui, cmd, echo)?;
+                        interrupt::check()?;
                     }
-                    Action::Native { run, .. } => run(),
-                })
-                .with_context(|| format!("step \"{name}\" failed"))?;
+                    Ok(())
+                }
+                Action::Native { run, .. } => run(),
+            }
+        })
+        .with_context(|| format!("step \"{name}\" failed"))
+}
+
+/// Ctrl-C: the terminal sends SIGINT to the whole process group, so the
+/// running command stops by itself; we only remember it happened, stop
+/// starting new main steps, and let the cleanup steps run.
+mod interrupt {
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+    pub fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            // A second handler cannot be installed (tests run plans in one
+            // process); the first one serves every plan.
+            let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+        });
+    }
+
+    /// An error once Ctrl-C was pressed. Cleanup steps check it too, but a
+    /// failure there is only reported, so they still get their turn.
+    pub fn check() -> anyhow::Result<()> {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            anyhow::bail!("interrupted (Ctrl-C)");
         }
         Ok(())
     }

@@ -30,6 +30,10 @@ pub enum InputError {
     Mirror(String),
     #[error("bundle file name {0:?} is not valid; expected a name like cri-o.amd64.v1.34.0.tar.gz")]
     BundleName(String),
+    #[error(
+        "{what} {value:?} is not valid; expected http(s)://[USER[:PASSWORD]@]HOST[:PORT] for a proxy, or a comma-separated list of hosts, domains or CIDRs for NO_PROXY"
+    )]
+    Proxy { what: &'static str, value: String },
 }
 
 /// A CRI-O release stream and where its packages live.
@@ -327,6 +331,106 @@ fn is_registry_location(s: &str) -> bool {
     hostish && registry::Repository::parse(&probe).is_ok_and(|r| r.registry() == host)
 }
 
+/// Proxies for the build (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`). They are
+/// build arguments, not part of the context: Docker, BuildKit and buildah
+/// predefine these arguments and keep them out of the image's history, and a
+/// proxy does not change what the image contains, so it stays out of the
+/// inputs digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildProxy {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+impl BuildProxy {
+    /// Validates each value: proxy URLs `http(s)://[user[:password]@]host[:port][/]`,
+    /// `NO_PROXY` a comma-separated list of hosts, domains, addresses or CIDRs.
+    pub fn new(
+        http: Option<&str>,
+        https: Option<&str>,
+        no_proxy: Option<&str>,
+    ) -> Result<BuildProxy, InputError> {
+        let url = |what: &'static str, v: Option<&str>| -> Result<Option<String>, InputError> {
+            let Some(v) = v else { return Ok(None) };
+            let err = || InputError::Proxy {
+                what,
+                value: redact(v),
+            };
+            let rest = v
+                .strip_prefix("http://")
+                .or_else(|| v.strip_prefix("https://"))
+                .ok_or_else(err)?;
+            let authority = rest.strip_suffix('/').unwrap_or(rest);
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let ok = !host.is_empty()
+                && !authority.contains('/')
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+                && authority
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"\"'`$\\;&|<>(){}".contains(&b));
+            if ok {
+                Ok(Some(v.to_owned()))
+            } else {
+                Err(err())
+            }
+        };
+        let no_proxy = match no_proxy {
+            None => None,
+            Some(v) => {
+                let ok = !v.is_empty()
+                    && v.split(',').all(|h| {
+                        !h.is_empty()
+                            && h.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b".-_*:/[]".contains(&b))
+                    });
+                if !ok {
+                    return Err(InputError::Proxy {
+                        what: "NO_PROXY",
+                        value: v.to_owned(),
+                    });
+                }
+                Some(v.to_owned())
+            }
+        };
+        Ok(BuildProxy {
+            http: url("HTTP_PROXY", http)?,
+            https: url("HTTPS_PROXY", https)?,
+            no_proxy,
+        })
+    }
+
+    /// `--build-arg` pairs, in both spellings tools read (curl and apt read
+    /// the lower-case ones, many others the upper-case).
+    pub fn build_args(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (name, value) in [
+            ("HTTP_PROXY", &self.http),
+            ("HTTPS_PROXY", &self.https),
+            ("NO_PROXY", &self.no_proxy),
+        ] {
+            if let Some(v) = value {
+                out.push((name.to_owned(), v.clone()));
+                out.push((name.to_ascii_lowercase(), v.clone()));
+            }
+        }
+        out
+    }
+}
+
+/// A proxy URL for an error message, without any password in it.
+fn redact(url: &str) -> String {
+    match url
+        .split_once("://")
+        .and_then(|(s, rest)| rest.rsplit_once('@').map(|(_, h)| (s, h)))
+    {
+        Some((scheme, host)) => format!("{scheme}://***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 /// Everything a build context is rendered from.
 #[derive(Debug, Clone)]
 pub struct Inputs {
@@ -450,6 +554,51 @@ mod tests {
         ] {
             assert!(Mirror::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn proxies_are_validated_and_never_echo_passwords() {
+        let p = BuildProxy::new(
+            Some("http://proxy.corp.example:3128"),
+            Some("http://user:s3cret@proxy.corp.example:3128/"),
+            Some("localhost,127.0.0.1,.svc,10.0.0.0/8"),
+        )
+        .unwrap();
+        let args = p.build_args();
+        assert_eq!(args.len(), 6);
+        assert_eq!(
+            args[0],
+            (
+                "HTTP_PROXY".to_owned(),
+                "http://proxy.corp.example:3128".to_owned()
+            )
+        );
+        assert_eq!(
+            args[5],
+            (
+                "no_proxy".to_owned(),
+                "localhost,127.0.0.1,.svc,10.0.0.0/8".to_owned()
+            )
+        );
+        assert!(BuildProxy::default().build_args().is_empty());
+        for bad in [
+            "proxy:3128",
+            "http://proxy:3128/path",
+            "http://a b:1",
+            "http://$(id):1",
+            "socks5://x:1",
+        ] {
+            assert!(BuildProxy::new(Some(bad), None, None).is_err(), "{bad}");
+        }
+        let err = BuildProxy::new(None, Some("http://u:s3cret@bad host:1"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HTTPS_PROXY") && !err.contains("s3cret"),
+            "{err}"
+        );
+        assert!(BuildProxy::new(None, None, Some("a,,b")).is_err());
+        assert!(BuildProxy::new(None, None, Some("a;b")).is_err());
     }
 
     #[test]

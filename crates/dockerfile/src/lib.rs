@@ -22,5 +22,5 @@
 mod inputs;
 mod render;
 
-pub use inputs::{Arch, CrioSource, CrioStream, InputError, Inputs, Mirror, RepoUrl};
+pub use inputs::{Arch, BuildProxy, CrioSource, CrioStream, InputError, Inputs, Mirror, RepoUrl};
 pub use render::{Context, DIGEST_LABEL, File, digest_dir, read_context, render, write_context};

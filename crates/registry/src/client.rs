@@ -263,6 +263,98 @@ impl Client {
         Ok(Digest(format!("sha256:{hex}")))
     }
 
+    /// The image config's labels of `repo:tag` for `linux/<arch>`: through an
+    /// index to the platform's manifest, then its config blob. `Ok(None)` when
+    /// the tag does not exist (or the index has no such platform).
+    pub fn image_labels(
+        &self,
+        repo: &Repository,
+        tag: &str,
+        arch: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+        #[derive(Deserialize)]
+        struct Descriptor {
+            digest: String,
+            #[serde(default)]
+            platform: Option<Platform>,
+        }
+        #[derive(Deserialize)]
+        struct Platform {
+            os: String,
+            architecture: String,
+        }
+        #[derive(Deserialize)]
+        struct Manifest {
+            #[serde(default)]
+            manifests: Option<Vec<Descriptor>>,
+            #[serde(default)]
+            config: Option<Descriptor>,
+        }
+        #[derive(Deserialize)]
+        struct ImageConfig {
+            #[serde(default)]
+            config: Option<Inner>,
+        }
+        #[derive(Deserialize)]
+        struct Inner {
+            #[serde(default, rename = "Labels")]
+            labels: Option<std::collections::BTreeMap<String, String>>,
+        }
+        check_tag(tag, repo)?;
+        let mut reference = tag.to_owned();
+        // An index leads to one more manifest; a manifest to its config.
+        for _ in 0..2 {
+            let url = self.url(repo, &format!("/v2/{}/manifests/{reference}", repo.path()));
+            let mut resp = self.send(repo, Method::Get, &url, Some(MANIFEST_ACCEPT))?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            self.expect_success(&resp, &url, || format!("tag {repo}:{tag}"), repo)?;
+            let body = self.read_body(&mut resp, &url)?;
+            let manifest: Manifest =
+                serde_json::from_slice(&body).map_err(|e| Error::InvalidBody {
+                    url: url.to_string(),
+                    detail: describe_json_error(&e, body.len()),
+                })?;
+            if let Some(list) = manifest.manifests {
+                let Some(d) = list.into_iter().find(|d| {
+                    d.platform
+                        .as_ref()
+                        .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+                }) else {
+                    return Ok(None);
+                };
+                reference = checked_digest(&d.digest, &url)?;
+                continue;
+            }
+            let Some(config) = manifest.config else {
+                return Err(Error::InvalidBody {
+                    url: url.to_string(),
+                    detail: "a manifest without a config".to_owned(),
+                });
+            };
+            let digest = checked_digest(&config.digest, &url)?;
+            let url = self.url(repo, &format!("/v2/{}/blobs/{digest}", repo.path()));
+            let mut resp = self.send(repo, Method::Get, &url, None)?;
+            self.expect_success(&resp, &url, || format!("config of {repo}:{tag}"), repo)?;
+            let body = self.read_body(&mut resp, &url)?;
+            let config: ImageConfig =
+                serde_json::from_slice(&body).map_err(|e| Error::InvalidBody {
+                    url: url.to_string(),
+                    detail: describe_json_error(&e, body.len()),
+                })?;
+            return Ok(Some(
+                config.config.and_then(|c| c.labels).unwrap_or_default(),
+            ));
+        }
+        Err(Error::InvalidBody {
+            url: self
+                .url(repo, &format!("/v2/{}/manifests/{tag}", repo.path()))
+                .to_string(),
+            detail: "an index that points to another index".to_owned(),
+        })
+    }
+
     /// Whether `repo:tag` exists. A missing repository is `Ok(false)` too.
     pub fn tag_exists(&self, repo: &Repository, tag: &str) -> Result<bool> {
         match self.manifest_digest(repo, tag) {
@@ -680,6 +772,15 @@ impl Client {
         // The state is plain caches: a panic elsewhere cannot leave it inconsistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+fn checked_digest(d: &str, url: &Url) -> Result<String> {
+    Digest::parse(d)
+        .map(|d| d.0)
+        .ok_or_else(|| Error::BadDigest {
+            url: url.to_string(),
+            digest: d.to_owned(),
+        })
 }
 
 /// Bearer wins over Basic when a registry offers both.

@@ -1,0 +1,795 @@
+//! `cargo xtask build-image`: from a Kubernetes version to a CRI-O kind node
+//! image, optionally pushed.
+//!
+//! Two phases. *Resolve* (read-only, also done by `--dry-run`): which node
+//! image to build on (given, published `kindest/node:V` pinned by digest, or
+//! one to build with kind), the rendered context and its inputs digest, and
+//! whether an image with that digest already exists locally or in the target
+//! registry. *Plan*: the named steps and exact commands that follow from it.
+//! The push is the last main step, so a failure anywhere leaves no new tag;
+//! the temporary directory is removed whatever happens, Ctrl-C included.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use dockerfile::{Arch, BuildProxy, CrioStream};
+use registry::{Client, ImageRef, KubernetesVersion, Options};
+use xshell::{Shell, cmd};
+
+use crate::config::{Config, Engine};
+use crate::render::{ContextArgs, SourceKind};
+use crate::step::Plan;
+use crate::ui::Ui;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The node image comes from, in order: --node-image; else kindest/node:KUBERNETES if
+published (pinned by digest); else it is built with kind: `kind build node-image
+--type release` (published releases, alpha and rc included; no checkout, minutes),
+or with --build-node source the original recipe (kind's base image with `make quick`,
+a kubernetes checkout at the version, `kind build node-image --base-image`).
+
+An image whose io.kind-crio.inputs.digest label equals the rendered context's is not
+built again (checked locally, and in the target registry with --push).
+
+Examples:
+  cargo xtask build-image                                  # the defaults, local image only
+  cargo xtask build-image --kubernetes v1.36.0-rc.0 --push --image ghcr.io/OWNER/kindnode-crio
+  cargo xtask build-image --dry-run --arch amd64 arm64 --push")]
+pub struct BuildImageArgs {
+    /// Kubernetes version (default: kubernetes.version).
+    #[arg(long, value_name = "V")]
+    pub kubernetes: Option<String>,
+
+    /// CRI-O stream: vX.Y, vX.Y.Z, main or prerelease:vX.Y (default: crio.stream, else
+    /// the Kubernetes minor).
+    #[arg(long, value_name = "STREAM")]
+    pub crio: Option<String>,
+
+    /// Image to build: REPOSITORY or REPOSITORY:TAG (default: image.repository, tagged
+    /// with the Kubernetes version).
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+
+    /// Push the image (one multi-arch index with several --arch).
+    #[arg(long)]
+    pub push: bool,
+
+    /// Container engine (default: build.engine).
+    #[arg(long, value_enum)]
+    pub engine: Option<Engine>,
+
+    /// Build on this kind node image instead of looking one up.
+    #[arg(long, value_name = "REF", conflicts_with = "build_node")]
+    pub node_image: Option<String>,
+
+    /// Build the node image with kind even if kindest/node has the version.
+    #[arg(long, value_enum, value_name = "release|source")]
+    pub build_node: Option<BuildNode>,
+
+    /// Architectures: amd64, arm64, or both.
+    #[arg(long, value_name = "ARCH", num_args = 1.., default_value = "amd64")]
+    pub arch: Vec<String>,
+
+    /// Where CRI-O comes from.
+    #[arg(long, value_enum, default_value_t = SourceKind::Apt)]
+    pub crio_source: SourceKind,
+
+    /// A mirror of the CRI-O apt repository (URL ending in /).
+    #[arg(long, value_name = "URL")]
+    pub crio_repo: Option<String>,
+
+    /// Bundle URL or local .tar.gz for --crio-source bundle.
+    #[arg(long, value_name = "URL|FILE")]
+    pub crio_bundle: Option<String>,
+
+    /// Registry mirror for CRI-O, REGISTRY=MIRROR (repeatable).
+    #[arg(long = "mirror", value_name = "REGISTRY=MIRROR")]
+    pub mirrors: Vec<String>,
+
+    /// HTTP proxy for the build (a build argument; not stored in the image).
+    #[arg(long, value_name = "URL")]
+    pub http_proxy: Option<String>,
+
+    /// HTTPS proxy for the build.
+    #[arg(long, value_name = "URL")]
+    pub https_proxy: Option<String>,
+
+    /// Hosts the build reaches without the proxy.
+    #[arg(long, value_name = "LIST")]
+    pub no_proxy: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuildNode {
+    /// `kind build node-image --type release V`: Kubernetes' published binaries.
+    Release,
+    /// kind's base image and a kubernetes checkout at the version, built from source.
+    Source,
+}
+
+/// Where the node image comes from, as resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeImage {
+    /// `--node-image`.
+    Given(ImageRef),
+    /// `kindest/node:V@sha256:…`.
+    Published(ImageRef),
+    /// Built locally with kind and tagged `local`.
+    Build { how: BuildNode, local: ImageRef },
+}
+
+impl NodeImage {
+    pub fn reference(&self) -> &ImageRef {
+        match self {
+            NodeImage::Given(r) | NodeImage::Published(r) => r,
+            NodeImage::Build { local, .. } => local,
+        }
+    }
+}
+
+/// Everything decided before any command runs.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub kubernetes: KubernetesVersion,
+    pub stream: CrioStream,
+    pub arches: Vec<Arch>,
+    pub engine: Engine,
+    pub target: ImageRef,
+    pub node: NodeImage,
+    pub context: dockerfile::Context,
+    pub proxy: BuildProxy,
+    pub push: bool,
+    /// Where the context (and any checkout) goes, relative to the project root.
+    pub workdir: PathBuf,
+    pub up_to_date: UpToDate,
+}
+
+/// What already has the image with these inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpToDate {
+    Nowhere,
+    Locally,
+    /// In the target registry (and so nothing to build or push).
+    InRegistry,
+}
+
+/// What the resolve phase asks the outside world; a trait so the plan logic
+/// can be tested without a registry or an engine.
+pub trait Lookup {
+    /// The digest of `repo:tag` if it exists.
+    fn published_digest(&self, image: &ImageRef) -> Result<Option<String>>;
+    /// The inputs-digest label of a local image, if the image exists.
+    fn local_inputs_digest(&self, engine: Engine, image: &ImageRef) -> Result<Option<String>>;
+    /// The inputs-digest label of an image in its registry, if it exists.
+    fn registry_inputs_digest(&self, image: &ImageRef, arch: Arch) -> Result<Option<String>>;
+}
+
+/// The real lookups: registry calls and `ENGINE image inspect`.
+pub struct LiveLookup<'a> {
+    pub sh: &'a Shell,
+    pub client: Client,
+}
+
+impl Lookup for LiveLookup<'_> {
+    fn published_digest(&self, image: &ImageRef) -> Result<Option<String>> {
+        let tag = image.tag.as_deref().unwrap_or("latest");
+        match self.client.manifest_digest(&image.repository, tag) {
+            Ok(d) => Ok(Some(d.to_string())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn local_inputs_digest(&self, engine: Engine, image: &ImageRef) -> Result<Option<String>> {
+        let engine = engine.to_string();
+        let reference = local_name(image);
+        let format = format!(
+            "{{{{ index .Config.Labels \"{}\" }}}}",
+            dockerfile::DIGEST_LABEL
+        );
+        let out = cmd!(
+            self.sh,
+            "{engine} image inspect --format {format} {reference}"
+        )
+        .quiet()
+        .ignore_status()
+        .ignore_stderr()
+        .output()
+        .with_context(|| format!("cannot run {engine}: is it installed?"))?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        let label = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Ok((!label.is_empty() && label != "<no value>").then_some(label))
+    }
+
+    fn registry_inputs_digest(&self, image: &ImageRef, arch: Arch) -> Result<Option<String>> {
+        let tag = image.tag.as_deref().unwrap_or("latest");
+        let labels = self
+            .client
+            .image_labels(&image.repository, tag, arch.as_str())
+            .with_context(|| format!("checking {image} in its registry"))?;
+        Ok(labels.and_then(|l| l.get(dockerfile::DIGEST_LABEL).cloned()))
+    }
+}
+
+/// How engines name a local image: Docker Hub images without the prefix.
+fn local_name(image: &ImageRef) -> String {
+    image.to_string()
+}
+
+impl BuildImageArgs {
+    /// The resolve phase: parse, look up, render. Read-only.
+    pub fn resolve(&self, config: &Config, lookup: &dyn Lookup) -> Result<Resolved> {
+        let kubernetes = match &self.kubernetes {
+            Some(v) => KubernetesVersion::parse(v).context("--kubernetes")?,
+            None => config.kubernetes.clone(),
+        };
+        let arches = self
+            .arch
+            .iter()
+            .map(|a| Arch::parse(a).context("--arch"))
+            .collect::<Result<Vec<_>>>()?;
+        let mut unique = arches.clone();
+        unique.dedup();
+        if unique.len() != arches.len() || arches.is_empty() {
+            bail!("--arch: give each architecture once (amd64, arm64)");
+        }
+        let engine = self.engine.unwrap_or(config.engine);
+        if engine == Engine::Docker && arches.len() > 1 && !self.push {
+            bail!(
+                "docker keeps one platform per local image: with several --arch, add --push (one multi-arch index) or use --engine podman"
+            );
+        }
+        let target = match &self.image {
+            Some(r) => parse_target(r, &kubernetes).context("--image")?,
+            None => ImageRef {
+                repository: config.image_repository.clone(),
+                tag: Some(kubernetes.to_string()),
+                digest: None,
+            },
+        };
+        let node = self.node_image(config, &kubernetes, lookup)?;
+        if matches!(node, NodeImage::Build { .. }) && arches.len() > 1 {
+            bail!(
+                "kind builds a node image for one architecture at a time; for several --arch, give a multi-arch --node-image (kindest/node has no {kubernetes})"
+            );
+        }
+        let context_args = ContextArgs {
+            kubernetes: Some(kubernetes.to_string()),
+            crio: self.crio.clone(),
+            base_image: Some(node.reference().to_string()),
+            arch: arches[0].to_string(),
+            crio_source: self.crio_source,
+            crio_repo: self.crio_repo.clone(),
+            crio_bundle: self.crio_bundle.clone(),
+            mirrors: self.mirrors.clone(),
+        };
+        let inputs = context_args.inputs(config)?;
+        let context = dockerfile::render(&inputs);
+        let digest = context.inputs_digest().unwrap_or_default().to_owned();
+        // Skipping is an optimisation: when the registry cannot be asked, say
+        // so and build (the push, not this check, is what must succeed).
+        let published = if self.push {
+            lookup
+                .registry_inputs_digest(&target, arches[0])
+                .unwrap_or_else(|e| {
+                    eprintln!(
+                        "   (could not check {target} in its registry, so it will be built: {e:#})"
+                    );
+                    None
+                })
+        } else {
+            None
+        };
+        let up_to_date = if published.as_deref() == Some(&digest) {
+            UpToDate::InRegistry
+        } else if arches.len() == 1
+            && lookup.local_inputs_digest(engine, &target)?.as_deref() == Some(&digest)
+        {
+            UpToDate::Locally
+        } else {
+            UpToDate::Nowhere
+        };
+        let proxy = BuildProxy::new(
+            self.http_proxy.as_deref(),
+            self.https_proxy.as_deref(),
+            self.no_proxy.as_deref(),
+        )?;
+        Ok(Resolved {
+            workdir: PathBuf::from("target/kind-crio/build-image")
+                .join(target.tag.clone().unwrap_or_default()),
+            kubernetes,
+            stream: inputs.stream,
+            arches,
+            engine,
+            target,
+            node,
+            context,
+            proxy,
+            push: self.push,
+            up_to_date,
+        })
+    }
+
+    fn node_image(
+        &self,
+        config: &Config,
+        kubernetes: &KubernetesVersion,
+        lookup: &dyn Lookup,
+    ) -> Result<NodeImage> {
+        if let Some(r) = &self.node_image {
+            return Ok(NodeImage::Given(
+                ImageRef::parse(r).context("--node-image")?,
+            ));
+        }
+        let local = ImageRef::parse(&format!("localhost/kind-crio/node:{kubernetes}"))
+            .context("the local node image name")?;
+        if let Some(how) = self.build_node {
+            return Ok(NodeImage::Build { how, local });
+        }
+        let published = ImageRef {
+            repository: config.node_repository.clone(),
+            tag: Some(kubernetes.to_string()),
+            digest: None,
+        };
+        match lookup.published_digest(&published).with_context(|| {
+            format!("looking up {published} (or pass --node-image / --build-node)")
+        })? {
+            Some(digest) => Ok(NodeImage::Published(ImageRef {
+                digest: Some(digest),
+                ..published
+            })),
+            None => Ok(NodeImage::Build {
+                how: BuildNode::Release,
+                local,
+            }),
+        }
+    }
+}
+
+/// `--image`: a repository (tagged with the Kubernetes version) or repository:tag.
+fn parse_target(s: &str, kubernetes: &KubernetesVersion) -> Result<ImageRef> {
+    match ImageRef::parse(s) {
+        Ok(r) if r.digest.is_some() => bail!("{s:?}: an image to build takes a tag, not a digest"),
+        Ok(r) => Ok(r),
+        Err(registry::ImageRefError::Untagged { .. }) => Ok(ImageRef {
+            repository: registry::Repository::parse(s)?,
+            tag: Some(kubernetes.to_string()),
+            digest: None,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The steps for a resolved build. `write_context` puts the rendered context
+/// on disk (a closure so tests can see the plan without writing anything).
+pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
+    let mut plan = Plan::new();
+    let workdir = r.workdir.clone();
+    let context_dir = workdir.join("context");
+    let target = r.target.to_string();
+
+    if r.up_to_date == UpToDate::InRegistry {
+        plan.native(
+            format!("{target} is up to date in its registry"),
+            format!(
+                "inputs digest {} already published; nothing to build or push",
+                r.context.inputs_digest().unwrap_or("?")
+            ),
+            || Ok(()),
+        );
+        return plan;
+    }
+
+    if let NodeImage::Build { how, local } = &r.node {
+        let k = r.kubernetes.to_string();
+        let node = local.to_string();
+        let arch = r.arches[0].to_string();
+        match how {
+            BuildNode::Release => {
+                plan.cmd(
+                    format!("Building node image {node} (kind, release binaries)"),
+                    cmd!(
+                        sh,
+                        "kind build node-image --type release --arch {arch} --image {node} {k}"
+                    ),
+                );
+            }
+            BuildNode::Source => {
+                let kind_dir = workdir.join("kind");
+                let k8s_dir = workdir.join("kubernetes");
+                let base = format!("localhost/kind-crio/base:{k}");
+                let registry = "localhost/kind-crio";
+                plan.cmds(
+                    "Fetching kind and Kubernetes sources",
+                    vec![
+                        cmd!(sh, "git clone --depth 1 https://github.com/kubernetes-sigs/kind {kind_dir}"),
+                        cmd!(sh, "git clone --depth 1 --branch {k} https://github.com/kubernetes/kubernetes {k8s_dir}"),
+                    ],
+                );
+                plan.cmd(
+                    format!("Building kind's base image {base}"),
+                    cmd!(
+                        sh,
+                        "make -C {kind_dir}/images/base quick REGISTRY={registry} TAG={k}"
+                    ),
+                );
+                plan.cmd(
+                    format!("Building node image {node} (kind, from source)"),
+                    cmd!(sh, "kind build node-image --type source --arch {arch} --base-image {base} --image {node} {k8s_dir}"),
+                );
+            }
+        }
+    }
+
+    if r.up_to_date != UpToDate::Locally {
+        let ctx = &r.context;
+        let dir = context_dir.clone();
+        plan.native(
+            "Rendering the CRI-O build context",
+            format!(
+                "write {} files into {} (inputs digest {})",
+                ctx.files.len(),
+                dir.display(),
+                ctx.inputs_digest().unwrap_or("?")
+            ),
+            move || {
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .with_context(|| format!("cannot clear {}", dir.display()))?;
+                }
+                dockerfile::write_context(ctx, &dir)
+                    .with_context(|| format!("cannot write {}", dir.display()))
+            },
+        );
+        let platforms = r
+            .arches
+            .iter()
+            .map(|a| format!("linux/{a}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let build_args: Vec<String> = r
+            .proxy
+            .build_args()
+            .into_iter()
+            .flat_map(|(k, v)| ["--build-arg".to_owned(), format!("{k}={v}")])
+            .collect();
+        let multi = r.arches.len() > 1;
+        let build = match (r.engine, multi) {
+            (Engine::Docker, false) => cmd!(
+                sh,
+                "docker build --platform {platforms} {build_args...} -t {target} {context_dir}"
+            ),
+            // Several platforms in one index need a BuildKit builder that can
+            // hold them (the docker-container driver); it pushes as it finishes.
+            (Engine::Docker, true) => {
+                cmd!(
+                    sh,
+                    "docker buildx build --builder kind-crio --platform {platforms} {build_args...} --push -t {target} {context_dir}"
+                )
+            }
+            (Engine::Podman, false) => cmd!(
+                sh,
+                "podman build --platform {platforms} {build_args...} -t {target} {context_dir}"
+            ),
+            (Engine::Podman, true) => cmd!(
+                sh,
+                "podman build --platform {platforms} {build_args...} --manifest {target} {context_dir}"
+            ),
+        };
+        if r.engine == Engine::Docker && multi {
+            plan.cmd(
+                "Preparing a multi-platform builder",
+                cmd!(sh, "sh -c 'docker buildx inspect kind-crio >/dev/null 2>&1 || docker buildx create --name kind-crio --driver docker-container'"),
+            );
+        }
+        plan.cmd(format!("Building {target} for {platforms}"), build);
+    }
+
+    if r.push && !(r.engine == Engine::Docker && r.arches.len() > 1) {
+        let tls = tls_flag(r);
+        let push = match (r.engine, r.arches.len() > 1) {
+            (Engine::Podman, true) => cmd!(
+                sh,
+                "podman manifest push --all {tls...} {target} docker://{target}"
+            ),
+            (Engine::Podman, false) => cmd!(sh, "podman push {tls...} {target}"),
+            (Engine::Docker, _) => cmd!(sh, "docker push {target}"),
+        };
+        plan.cmd(format!("Pushing {target}"), push);
+    }
+
+    if matches!(
+        r.node,
+        NodeImage::Build {
+            how: BuildNode::Source,
+            ..
+        }
+    ) && r.engine == Engine::Docker
+    {
+        // kind's `make quick` leaves its docker-container builder current, and
+        // that builder cannot see local images: give the default one back.
+        plan.always();
+        plan.cmd(
+            "Restoring the default buildx builder",
+            cmd!(sh, "docker buildx use default"),
+        );
+    }
+    plan.always();
+    let dir = workdir.clone();
+    plan.native(
+        "Removing the temporary directory",
+        format!("rm -rf {}", workdir.display()),
+        move || remove_dir(&dir),
+    );
+    plan
+}
+
+/// Plain HTTP to a loopback registry, as docker does on its own.
+fn tls_flag(r: &Resolved) -> Vec<&'static str> {
+    if r.target.repository.is_loopback() {
+        vec!["--tls-verify=false"]
+    } else {
+        vec![]
+    }
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {}", dir.display())),
+    }
+}
+
+/// A one-line summary of the resolve phase, printed before the plan.
+pub fn summary(r: &Resolved) -> String {
+    let node = match &r.node {
+        NodeImage::Given(i) => format!("node image {i} (given)"),
+        NodeImage::Published(i) => format!("node image {i} (published)"),
+        NodeImage::Build {
+            how: BuildNode::Release,
+            local,
+        } => format!("node image {local} (to build from release binaries)"),
+        NodeImage::Build {
+            how: BuildNode::Source,
+            local,
+        } => format!("node image {local} (to build from source)"),
+    };
+    let state = match r.up_to_date {
+        UpToDate::Nowhere => "",
+        UpToDate::Locally => "; already built locally with these inputs",
+        UpToDate::InRegistry => "; already in its registry with these inputs",
+    };
+    format!(
+        "{} for Kubernetes {} with CRI-O {} on {node}{state}",
+        r.target, r.kubernetes, r.stream
+    )
+}
+
+pub fn run(args: &BuildImageArgs, config: &Config, ui: &Ui, dry_run: bool) -> Result<()> {
+    let sh = crate::project_shell()?;
+    let client = Client::new(Options::default());
+    let lookup = LiveLookup { sh: &sh, client };
+    let resolved = ui.step("Resolving inputs", || args.resolve(config, &lookup))?;
+    eprintln!("   {}", summary(&resolved));
+    let plan = plan(&sh, &resolved);
+    if dry_run {
+        print!("{}", plan.render());
+        return Ok(());
+    }
+    plan.execute(ui).map_err(|e| {
+        e.context(
+            "build-image did not finish and pushed no tag; fix the cause and rerun the same command (-v shows every command's output)",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use expect_test::expect_file;
+
+    /// A registry and engine that answer from fixed data.
+    struct Fake {
+        published: Option<&'static str>,
+        local: Option<String>,
+        registry: Option<String>,
+    }
+
+    impl Lookup for Fake {
+        fn published_digest(&self, _: &ImageRef) -> Result<Option<String>> {
+            Ok(self.published.map(str::to_owned))
+        }
+        fn local_inputs_digest(&self, _: Engine, _: &ImageRef) -> Result<Option<String>> {
+            Ok(self.local.clone())
+        }
+        fn registry_inputs_digest(&self, _: &ImageRef, _: Arch) -> Result<Option<String>> {
+            Ok(self.registry.clone())
+        }
+    }
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: BuildImageArgs,
+    }
+
+    const DIGEST: &str = "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+    fn resolve(argv: &[&str], fake: &Fake) -> Result<Resolved> {
+        let cli = Cli::try_parse_from(std::iter::once("build-image").chain(argv.iter().copied()))?;
+        cli.args.resolve(&Config::load(None)?, fake)
+    }
+
+    fn dry_run(argv: &[&str], fake: &Fake) -> String {
+        let sh = Shell::new().expect("a shell");
+        match resolve(argv, fake) {
+            Ok(r) => format!("# {}\n{}", summary(&r), plan(&sh, &r).render()),
+            Err(e) => format!("error: {e:#}\n"),
+        }
+    }
+
+    fn nowhere(published: Option<&'static str>) -> Fake {
+        Fake {
+            published,
+            local: None,
+            registry: None,
+        }
+    }
+
+    #[test]
+    fn plans() {
+        let cases: &[(&str, &[&str], Fake)] = &[
+            ("published-node", &[], nowhere(Some(DIGEST))),
+            (
+                "published-node-push-podman",
+                &[
+                    "--push",
+                    "--engine",
+                    "podman",
+                    "--image",
+                    "127.0.0.1:5000/kc",
+                ],
+                nowhere(Some(DIGEST)),
+            ),
+            (
+                "build-node-release",
+                &["--kubernetes", "v1.36.0-alpha.2"],
+                nowhere(None),
+            ),
+            (
+                "build-node-source",
+                &[
+                    "--build-node",
+                    "source",
+                    "--push",
+                    "--image",
+                    "ghcr.io/owner/kindnode-crio",
+                ],
+                nowhere(Some(DIGEST)),
+            ),
+            (
+                "multi-arch-push-docker",
+                &[
+                    "--arch",
+                    "amd64",
+                    "arm64",
+                    "--push",
+                    "--image",
+                    "ghcr.io/owner/kindnode-crio",
+                ],
+                nowhere(Some(DIGEST)),
+            ),
+            (
+                "multi-arch-push-podman",
+                &[
+                    "--arch",
+                    "amd64",
+                    "arm64",
+                    "--push",
+                    "--engine",
+                    "podman",
+                    "--image",
+                    "ghcr.io/owner/kindnode-crio:v1.34.0-crio",
+                ],
+                nowhere(Some(DIGEST)),
+            ),
+            (
+                "proxy-and-bundle",
+                &[
+                    "--crio",
+                    "v1.34.2",
+                    "--crio-source",
+                    "bundle",
+                    "--https-proxy",
+                    "http://proxy.example:3128",
+                    "--no-proxy",
+                    "localhost,.svc",
+                ],
+                nowhere(Some(DIGEST)),
+            ),
+        ];
+        for (name, argv, fake) in cases {
+            expect_file![format!("../tests/golden/build-image-{name}.txt")]
+                .assert_eq(&dry_run(argv, fake));
+        }
+    }
+
+    #[test]
+    fn skips_what_is_already_built() {
+        let fresh = resolve(&[], &nowhere(Some(DIGEST))).unwrap();
+        let digest = fresh.context.inputs_digest().unwrap().to_owned();
+        let sh = Shell::new().unwrap();
+
+        let local = Fake {
+            published: Some(DIGEST),
+            local: Some(digest.clone()),
+            registry: None,
+        };
+        let r = resolve(&[], &local).unwrap();
+        assert_eq!(r.up_to_date, UpToDate::Locally);
+        let p = plan(&sh, &r).render();
+        assert!(
+            !p.contains("docker build") && !p.contains("Rendering"),
+            "{p}"
+        );
+        // Locally built and --push: only the push remains.
+        let r = resolve(&["--push"], &local).unwrap();
+        let p = plan(&sh, &r).render();
+        assert!(
+            p.starts_with("1. Pushing ghcr.io/kind-crio/kindnode-crio:v1.34.0\n"),
+            "{p}"
+        );
+
+        let published = Fake {
+            published: Some(DIGEST),
+            local: None,
+            registry: Some(digest.clone()),
+        };
+        let r = resolve(&["--push"], &published).unwrap();
+        assert_eq!(r.up_to_date, UpToDate::InRegistry);
+        assert!(plan(&sh, &r).render().starts_with(
+            "1. ghcr.io/kind-crio/kindnode-crio:v1.34.0 is up to date in its registry"
+        ));
+
+        // Another digest anywhere means a build.
+        let stale = Fake {
+            published: Some(DIGEST),
+            local: Some("sha256:other".into()),
+            registry: Some("sha256:other".into()),
+        };
+        assert_eq!(
+            resolve(&["--push"], &stale).unwrap().up_to_date,
+            UpToDate::Nowhere
+        );
+    }
+
+    #[test]
+    fn refuses_what_cannot_work() {
+        let f = nowhere(None);
+        let err = |argv: &[&str]| format!("{:#}", resolve(argv, &f).unwrap_err());
+        assert!(
+            err(&["--arch", "amd64", "arm64", "--push"])
+                .contains("kind builds a node image for one architecture")
+        );
+        assert!(
+            err(&[
+                "--arch",
+                "amd64",
+                "arm64",
+                "--node-image",
+                "kindest/node:v1.34.0"
+            ])
+            .contains("docker keeps one platform")
+        );
+        assert!(err(&["--arch", "amd64", "amd64"]).contains("give each architecture once"));
+        assert!(err(&["--image", "ghcr.io/o/n@sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"]).contains("takes a tag, not a digest"));
+        assert!(err(&["--https-proxy", "http://u:s3cret@bad host:1"]).contains("HTTPS_PROXY"));
+        assert!(!err(&["--https-proxy", "http://u:s3cret@bad host:1"]).contains("s3cret"));
+        assert!(err(&["--crio", "v1.31; rm -rf /"]).contains("not valid"));
+    }
+}

@@ -1,0 +1,191 @@
+//! `cargo xtask doctor`: are kind, kubectl and the container engine here, in
+//! versions that work, and does the engine give privileged containers every
+//! capability the kernel has? (Docker before 23.0 does not, and CRI-O then
+//! fails privileged pods such as kube-proxy with `capset: Operation not
+//! permitted`; containerd hides the mismatch, CRI-O does not.)
+
+use anyhow::{Context as _, Result, bail};
+use xshell::{Shell, cmd};
+
+use crate::config::Engine;
+use crate::ui::Ui;
+
+/// kind's `--type` for `build node-image` arrived in v0.24.0.
+const MIN_KIND: (u64, u64) = (0, 24);
+/// Docker 23.0 matches privileged containers' capabilities to its own (moby #42933).
+const MIN_DOCKER: u64 = 23;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DoctorArgs {
+    /// Node image to run the capability check in (default: the image build-image makes).
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+}
+
+/// `kind v0.33.0 go1.25.1 linux/amd64` → (0, 33).
+pub fn parse_kind_version(out: &str) -> Option<(u64, u64)> {
+    let v = out.split_whitespace().nth(1)?.strip_prefix('v')?;
+    let mut parts = v.split(['.', '-']);
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The major version of `docker version --format {{.Server.Version}}` (`28.2.2`, `20.10.24+dfsg1`).
+pub fn parse_docker_major(out: &str) -> Option<u64> {
+    out.trim().split('.').next()?.parse().ok()
+}
+
+/// Reads `grep CapBnd /proc/self/status; cat /proc/sys/kernel/cap_last_cap`
+/// from a privileged container: Ok when the bounding set has every
+/// capability up to the kernel's last one.
+pub fn check_capabilities(out: &str) -> Result<()> {
+    let mut bounding = None;
+    let mut last = None;
+    for line in out.lines() {
+        if let Some(hex) = line.strip_prefix("CapBnd:") {
+            bounding = u64::from_str_radix(hex.trim(), 16).ok();
+        } else if let Ok(n) = line.trim().parse::<u32>() {
+            last = Some(n);
+        }
+    }
+    let (Some(bounding), Some(last)) = (bounding, last) else {
+        bail!("could not read the capability sets from:\n{out}");
+    };
+    let want = if last >= 63 {
+        u64::MAX
+    } else {
+        (1u64 << (last + 1)) - 1
+    };
+    if bounding & want == want {
+        Ok(())
+    } else {
+        bail!(
+            "privileged containers get capabilities {bounding:#x} but the kernel has {want:#x} (up to {last}): \
+             CRI-O will fail privileged pods (kube-proxy) with `capset: Operation not permitted`. \
+             Upgrade Docker to 23.0 or newer (or use a Docker Desktop release with moby PR #42933)"
+        )
+    }
+}
+
+pub fn run(args: &DoctorArgs, engine: Engine, image: &str, ui: &Ui) -> Result<()> {
+    let sh = Shell::new()?;
+    let mut failed = Vec::new();
+    let mut check = |name: &str, f: &dyn Fn() -> Result<String>| match ui.step(name, f) {
+        Ok(detail) => eprintln!("   {detail}"),
+        Err(e) => {
+            eprintln!("   {e:#}");
+            failed.push(name.to_owned());
+        }
+    };
+    check("kind", &|| {
+        let out = read(cmd!(sh, "kind version")).context(
+            "kind is not installed: see https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+        )?;
+        let (major, minor) = parse_kind_version(&out)
+            .with_context(|| format!("cannot read `kind version`: {out}"))?;
+        if (major, minor) < MIN_KIND {
+            bail!(
+                "{out}: kind-crio needs kind v{}.{}.0 or newer",
+                MIN_KIND.0,
+                MIN_KIND.1
+            );
+        }
+        Ok(out)
+    });
+    check("kubectl", &|| {
+        let out = read(cmd!(sh, "kubectl version --client"))
+            .context("kubectl is not installed: see https://kubernetes.io/docs/tasks/tools/")?;
+        Ok(out.lines().next().unwrap_or_default().to_owned())
+    });
+    let engine_name = engine.to_string();
+    check(&engine_name, &|| {
+        let (server, client) = ("{{.Server.Version}}", "{{.Version}}");
+        let out = read(match engine {
+            Engine::Docker => cmd!(sh, "docker version --format {server}"),
+            Engine::Podman => cmd!(sh, "podman version --format {client}"),
+        })
+        .with_context(|| format!("{engine} is not installed or its daemon is not running"))?;
+        // Only a hint: the capability check below is what decides.
+        let old =
+            engine == Engine::Docker && parse_docker_major(&out).is_some_and(|m| m < MIN_DOCKER);
+        Ok(if old {
+            format!(
+                "Docker {out} (before 23.0 privileged containers may lack capabilities; the next check decides)"
+            )
+        } else {
+            format!("{engine} {out}")
+        })
+    });
+    let image = args.image.clone().unwrap_or_else(|| image.to_owned());
+    check("privileged capabilities", &|| {
+        let e = engine.to_string();
+        let probe = "grep CapBnd /proc/self/status; cat /proc/sys/kernel/cap_last_cap";
+        let out = read(cmd!(
+            sh,
+            "{e} run --rm --privileged --entrypoint sh {image} -c {probe}"
+        ))
+        .with_context(|| format!("cannot run a privileged container from {image}"))?;
+        check_capabilities(&out)?;
+        Ok(format!(
+            "every capability reaches privileged containers ({image})"
+        ))
+    });
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("doctor found problems: {}", failed.join(", "))
+    }
+}
+
+/// Runs a check's command quietly: stdout on success, stderr in the error.
+fn read(cmd: xshell::Cmd<'_>) -> Result<String> {
+    let mut command = std::process::Command::from(cmd);
+    let shown = crate::step::shell_line(&command);
+    let out = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run `{shown}`"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        bail!(
+            "`{shown}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            parse_kind_version("kind v0.33.0 go1.25.1 linux/amd64"),
+            Some((0, 33))
+        );
+        assert_eq!(
+            parse_kind_version("kind v0.24.0-alpha+abc go1.22 linux/arm64"),
+            Some((0, 24))
+        );
+        assert_eq!(parse_kind_version("nonsense"), None);
+        assert_eq!(parse_docker_major("20.10.24+dfsg1\n"), Some(20));
+        assert_eq!(parse_docker_major("28.2.2"), Some(28));
+    }
+
+    #[test]
+    fn capability_check_matches_field_notes() {
+        // Docker >= 23 on a kernel with 41 capabilities: fine.
+        assert!(check_capabilities("CapBnd:\t000001ffffffffff\n40\n").is_ok());
+        // Docker < 23: no CAP_PERFMON/CAP_BPF/CAP_CHECKPOINT_RESTORE.
+        let err = check_capabilities("CapBnd:\t0000003fffffffff\n40\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("capset: Operation not permitted") && err.contains("23.0"),
+            "{err}"
+        );
+        assert!(check_capabilities("garbage").is_err());
+    }
+}
