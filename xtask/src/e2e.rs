@@ -172,19 +172,24 @@ pub fn plan<'a>(
         "Waiting for every kube-system pod to be Ready",
         cmd!(sh, "kubectl --context {context} wait --for=condition=Ready pods --all --namespace kube-system --timeout={wait}"),
     );
-    plan.native(
-        "Cluster ready",
-        "print the time from creation to every node and kube-system pod Ready",
-        move || {
-            if let Some(t) = started.get() {
-                eprintln!(
-                    "   ready {:.1}s after creation started",
-                    t.elapsed().as_secs_f64()
-                );
-            }
-            Ok(())
-        },
-    );
+    {
+        let ready_file = dir.join("ready-seconds");
+        plan.native(
+            "Cluster ready",
+            format!(
+                "print the seconds from creation to every node and kube-system pod Ready; write them to {}",
+                ready_file.display()
+            ),
+            move || {
+                if let Some(t) = started.get() {
+                    let secs = t.elapsed().as_secs_f64();
+                    eprintln!("   ready {secs:.1}s after creation started");
+                    std::fs::write(&ready_file, format!("{secs:.0}\n"))?;
+                }
+                Ok(())
+            },
+        );
+    }
     plan.native(
         "Checking every node runs CRI-O",
         format!("kubectl --context {context} get nodes: each containerRuntimeVersion starts with cri-o://"),

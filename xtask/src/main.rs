@@ -12,6 +12,7 @@ mod config;
 mod doctor;
 mod e2e;
 mod load_image;
+mod matrix;
 mod render;
 mod step;
 mod tags;
@@ -71,6 +72,8 @@ enum Command {
     Codegen(codegen::CodegenArgs),
     /// Run every check CI runs: formatting, clippy, tests, linters.
     Ci(ci::CiArgs),
+    /// Print the CI job matrix (configs/matrix.toml, or one --kubernetes) as JSON.
+    Matrix(matrix::MatrixArgs),
     /// Measure against the tools kind-crio replaces (needs docker-registry and skopeo).
     Bench(bench::BenchArgs),
 }
@@ -115,6 +118,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args, ui),
+        Command::Matrix(args) => matrix::run(&args, &project_shell()?.current_dir()),
         Command::Ci(args) => {
             let sh = project_shell()?;
             ci::run(&sh, ui, &args, cli.dry_run)
