@@ -472,11 +472,11 @@ pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
             }
             (Engine::Podman, false) => cmd!(
                 sh,
-                "podman build --platform {platforms} {build_args...} -t {target} {context_dir}"
+                "podman build --format docker --platform {platforms} {build_args...} -t {target} {context_dir}"
             ),
             (Engine::Podman, true) => cmd!(
                 sh,
-                "podman build --platform {platforms} {build_args...} --manifest {target} {context_dir}"
+                "podman build --format docker --platform {platforms} {build_args...} --manifest {target} {context_dir}"
             ),
         };
         if r.engine == Engine::Docker && multi {

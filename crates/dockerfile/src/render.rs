@@ -89,7 +89,11 @@ pub fn render(inputs: &Inputs) -> Context {
     if let CrioSource::BundleFile { name, bytes } = &inputs.source {
         ctx.add(&format!("kind-crio/{name}"), bytes.clone(), false);
     }
-    let body = dockerfile_body(inputs);
+    // The mounted files' own digest goes into the RUN line: buildah's layer
+    // cache keys a RUN by its text and ignores a bind mount's content, so a
+    // changed script or bundle would otherwise reuse a stale layer.
+    let files_digest = digest_files(ctx.files.iter().map(|(p, f)| (p.as_str(), f)));
+    let body = dockerfile_body(inputs, &files_digest);
     ctx.add("Dockerfile", body.clone(), false);
     let digest = digest_files(ctx.files.iter().map(|(p, f)| (p.as_str(), f)));
     ctx.add(
@@ -203,7 +207,7 @@ fn source_description(inputs: &Inputs) -> String {
     }
 }
 
-fn dockerfile_body(inputs: &Inputs) -> String {
+fn dockerfile_body(inputs: &Inputs, files_digest: &str) -> String {
     let mut d = String::new();
     let _ = write!(
         d,
@@ -217,8 +221,10 @@ fn dockerfile_body(inputs: &Inputs) -> String {
          SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\n\
          \n\
          # One layer: the context is mounted, not copied, so no script or tarball stays in the image.\n\
+         # KIND_CRIO_FILES is the digest of the mounted files, so that builders whose layer cache\n\
+         # ignores a bind mount's content (buildah, podman) rebuild when they change.\n\
          RUN --mount=type=bind,source=kind-crio,target=/kind-crio \\\n    \
-             /kind-crio/install-crio.sh \\\n    \
+             KIND_CRIO_FILES={files_digest} /kind-crio/install-crio.sh \\\n    \
              && /kind-crio/configure-node.sh\n\
          \n\
          LABEL org.opencontainers.image.title=\"kind node with CRI-O\" \\\n      \

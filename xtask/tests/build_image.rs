@@ -1,0 +1,163 @@
+//! `cargo xtask build-image` for real on this machine: podman (daemonless,
+//! vfs storage, chroot isolation) builds the CRI-O layer on the stand-in kind
+//! node image with a stand-in CRI-O bundle and pushes it to a real CNCF
+//! distribution registry on loopback. Then `tags` lists the new tag, a second
+//! run skips the build because the registry has the same inputs digest, and a
+//! failure injected into the build leaves no tag and no working directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use testkit::standin;
+use testkit::{Auth, Registry};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("build-image-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+/// podman pointed at the stand-ins' store, building without a daemon.
+fn xtask(args: &[&str], storage_conf: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("CONTAINERS_STORAGE_CONF", storage_conf)
+        .env("BUILDAH_ISOLATION", "chroot")
+        .env_remove("KIND_CRIO_CONFIG")
+        .output()
+        .expect("run xtask")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn build_push_skip_and_fail_cleanly() {
+    let mut tools = standin::NODE_TOOLS.to_vec();
+    tools.extend_from_slice(testkit::REGISTRY_TOOLS);
+    if !testkit::tools_present("build_push_skip_and_fail_cleanly", &tools) {
+        return;
+    }
+    let base = standin::node_base_image().expect("the stand-in node image");
+    let dir = scratch("push");
+    let storage_conf = dir.join("storage.conf");
+    std::fs::write(
+        &storage_conf,
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            standin::storage_root().display(),
+            standin::storage_runroot().display()
+        ),
+    )
+    .expect("write storage.conf");
+    let bundle = standin::crio_bundle(&dir, "amd64", "v1.34.0");
+    let registry = Registry::start("build-image-push", Auth::None);
+    let repo = format!("{}/kind-crio/node-crio", registry.host());
+    let tag = "v1.34.0";
+    let args = |image: &str, bundle: &Path| -> Vec<String> {
+        [
+            "build-image",
+            "--engine",
+            "podman",
+            "--kubernetes",
+            tag,
+            "--node-image",
+            &base,
+            "--crio-source",
+            "bundle",
+            "--crio-bundle",
+            bundle.to_str().expect("utf-8"),
+            "--image",
+            image,
+            "--push",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |image: &str, bundle: &Path| {
+        let a = args(image, bundle);
+        xtask(
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+            &storage_conf,
+        )
+    };
+
+    // 1. Build and push.
+    let first = run(&repo, &bundle);
+    let first_text = text(&first);
+    assert!(first.status.success(), "{first_text}");
+    for step in [
+        "✓ Rendering the CRI-O build context",
+        "✓ Building",
+        "✓ Pushing",
+        "✓ Removing the temporary directory",
+    ] {
+        assert!(first_text.contains(step), "{step} missing:\n{first_text}");
+    }
+    let workdir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/kind-crio/build-image")
+        .join(tag);
+    assert!(!workdir.exists(), "the working directory is removed");
+
+    // 2. `tags` sees the new tag, and the pushed image carries the inputs digest.
+    let tags = xtask(&["tags", "--json", &repo], &storage_conf);
+    assert!(tags.status.success(), "{}", text(&tags));
+    let listed: serde_json::Value = serde_json::from_slice(&tags.stdout).expect("JSON");
+    assert_eq!(listed["Tags"], serde_json::json!([tag]));
+    let client = registry::Client::new(registry::Options::default());
+    let labels = client
+        .image_labels(
+            &registry::Repository::parse(&repo).expect("repo"),
+            tag,
+            "amd64",
+        )
+        .expect("labels")
+        .expect("the pushed image");
+    let digest = labels
+        .get("io.kind-crio.inputs.digest")
+        .expect("the inputs digest label")
+        .clone();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+
+    // 3. The same inputs again: nothing to build or push.
+    let second = run(&repo, &bundle);
+    let second_text = text(&second);
+    assert!(second.status.success(), "{second_text}");
+    assert!(
+        second_text.contains("is up to date in its registry"),
+        "{second_text}"
+    );
+    assert!(!second_text.contains("Building"), "{second_text}");
+
+    // 4. A build that fails (a bundle that is not a tarball) pushes no tag
+    //    and leaves no working directory.
+    let broken = dir.join("cri-o.amd64.v1.34.0-broken.tar.gz");
+    std::fs::write(&broken, b"not a tarball").expect("write");
+    let broken_repo = format!("{}/kind-crio/broken", registry.host());
+    let failed = run(&broken_repo, &broken);
+    let failed_text = text(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{failed_text}");
+    assert!(failed_text.contains("✗ Building"), "{failed_text}");
+    assert!(failed_text.contains("pushed no tag"), "{failed_text}");
+    assert!(!failed_text.contains("Pushing"), "{failed_text}");
+    assert!(
+        !workdir.exists(),
+        "the working directory is removed after a failure too"
+    );
+    let none = xtask(&["tags", &broken_repo], &storage_conf);
+    assert_eq!(none.status.code(), Some(1), "{}", text(&none));
+    assert!(text(&none).contains("not found"), "{}", text(&none));
+    let still = xtask(&["tags", &repo], &storage_conf);
+    assert_eq!(String::from_utf8_lossy(&still.stdout), format!("{tag}\n"));
+
+    let _ = standin::podman()
+        .args(["rmi", "--force", &format!("{repo}:{tag}")])
+        .output();
+}
