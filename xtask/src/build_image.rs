@@ -115,8 +115,13 @@ pub enum NodeImage {
     Given(ImageRef),
     /// `kindest/node:V@sha256:…`.
     Published(ImageRef),
-    /// Built locally with kind and tagged `local`.
-    Build { how: BuildNode, local: ImageRef },
+    /// Built locally with kind (`kind` is its version, whose sources a
+    /// `source` build uses) and tagged `local`.
+    Build {
+        how: BuildNode,
+        local: ImageRef,
+        kind: String,
+    },
 }
 
 impl NodeImage {
@@ -163,6 +168,8 @@ pub trait Lookup {
     fn local_inputs_digest(&self, engine: Engine, image: &ImageRef) -> Result<Option<String>>;
     /// The inputs-digest label of an image in its registry, if it exists.
     fn registry_inputs_digest(&self, image: &ImageRef, arch: Arch) -> Result<Option<String>>;
+    /// The installed kind's version, e.g. `v0.33.0` (asked only when a node image is built).
+    fn kind_version(&self) -> Result<String>;
 }
 
 /// The real lookups: registry calls and `ENGINE image inspect`.
@@ -211,6 +218,13 @@ impl Lookup for LiveLookup<'_> {
             .image_labels(&image.repository, tag, arch.as_str())
             .with_context(|| format!("checking {image} in its registry"))?;
         Ok(labels.and_then(|l| l.get(dockerfile::DIGEST_LABEL).cloned()))
+    }
+
+    fn kind_version(&self) -> Result<String> {
+        let out = cmd!(self.sh, "kind version").quiet().read().context(
+            "building a node image needs kind: see https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+        )?;
+        Ok(out.split_whitespace().nth(1).unwrap_or_default().to_owned())
     }
 }
 
@@ -326,8 +340,19 @@ impl BuildImageArgs {
         }
         let local = ImageRef::parse(&format!("localhost/kind-crio/node:{kubernetes}"))
             .context("the local node image name")?;
+        let build = |how| -> Result<NodeImage> {
+            let kind = lookup.kind_version()?;
+            let version = crate::doctor::parse_kind_version(&format!("kind {kind}"))
+                .with_context(|| format!("cannot read the kind version {kind:?}"))?;
+            if version < crate::doctor::MIN_KIND {
+                bail!(
+                    "kind {kind} cannot build node images from release binaries (--type arrived in v0.24.0); upgrade kind"
+                );
+            }
+            Ok(NodeImage::Build { how, local, kind })
+        };
         if let Some(how) = self.build_node {
-            return Ok(NodeImage::Build { how, local });
+            return build(how);
         }
         let published = ImageRef {
             repository: config.node_repository.clone(),
@@ -341,10 +366,7 @@ impl BuildImageArgs {
                 digest: Some(digest),
                 ..published
             })),
-            None => Ok(NodeImage::Build {
-                how: BuildNode::Release,
-                local,
-            }),
+            None => build(BuildNode::Release),
         }
     }
 }
@@ -383,7 +405,7 @@ pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
         return plan;
     }
 
-    if let NodeImage::Build { how, local } = &r.node {
+    if let NodeImage::Build { how, local, kind } = &r.node {
         let k = r.kubernetes.to_string();
         let node = local.to_string();
         let arch = r.arches[0].to_string();
@@ -405,7 +427,7 @@ pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
                 plan.cmds(
                     "Fetching kind and Kubernetes sources",
                     vec![
-                        cmd!(sh, "git clone --depth 1 https://github.com/kubernetes-sigs/kind {kind_dir}"),
+                        cmd!(sh, "git clone --depth 1 --branch {kind} https://github.com/kubernetes-sigs/kind {kind_dir}"),
                         cmd!(sh, "git clone --depth 1 --branch {k} https://github.com/kubernetes/kubernetes {k8s_dir}"),
                     ],
                 );
@@ -552,11 +574,13 @@ pub fn summary(r: &Resolved) -> String {
         NodeImage::Build {
             how: BuildNode::Release,
             local,
-        } => format!("node image {local} (to build from release binaries)"),
+            kind,
+        } => format!("node image {local} (to build with kind {kind} from release binaries)"),
         NodeImage::Build {
             how: BuildNode::Source,
             local,
-        } => format!("node image {local} (to build from source)"),
+            kind,
+        } => format!("node image {local} (to build with kind {kind} from source)"),
     };
     let state = match r.up_to_date {
         UpToDate::Nowhere => "",
@@ -609,6 +633,9 @@ mod tests {
         }
         fn registry_inputs_digest(&self, _: &ImageRef, _: Arch) -> Result<Option<String>> {
             Ok(self.registry.clone())
+        }
+        fn kind_version(&self) -> Result<String> {
+            Ok("v0.33.0".to_owned())
         }
     }
 

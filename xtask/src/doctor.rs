@@ -11,7 +11,7 @@ use crate::config::Engine;
 use crate::ui::Ui;
 
 /// kind's `--type` for `build node-image` arrived in v0.24.0.
-const MIN_KIND: (u64, u64) = (0, 24);
+pub const MIN_KIND: (u64, u64) = (0, 24);
 /// Docker 23.0 matches privileged containers' capabilities to its own (moby #42933).
 const MIN_DOCKER: u64 = 23;
 

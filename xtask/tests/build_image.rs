@@ -161,3 +161,83 @@ fn build_push_skip_and_fail_cleanly() {
         .args(["rmi", "--force", &format!("{repo}:{tag}")])
         .output();
 }
+
+/// `--dry-run` resolves for real (read-only): a published node image on a
+/// real registry is found and pinned by its digest; a missing one is built.
+#[test]
+fn dry_run_pins_a_published_node_image_by_digest() {
+    if !testkit::tools_present(
+        "dry_run_pins_a_published_node_image_by_digest",
+        testkit::REGISTRY_TOOLS,
+    ) {
+        return;
+    }
+    let registry = Registry::start("build-image-dry-run", Auth::None);
+    let digest = registry.push("kindest/node", "v1.34.0", "node");
+    let dir = scratch("dry-run");
+    let config = dir.join("kind-crio.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[node]\nrepository = \"{}/kindest/node\"\n[image]\nrepository = \"{}/kind-crio/node-crio\"\n",
+            registry.host(),
+            registry.host()
+        ),
+    )
+    .expect("write the config");
+    let conf = dir.join("unused-storage.conf");
+    let config = config.to_str().expect("utf-8");
+
+    let out = xtask(
+        &[
+            "--dry-run",
+            "--config",
+            config,
+            "build-image",
+            "--engine",
+            "podman",
+        ],
+        &conf,
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let node = format!("{}/kindest/node:v1.34.0@{digest}", registry.host());
+    assert!(
+        t.contains(&format!("on node image {node} (published)")),
+        "{t}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("1. Rendering the CRI-O build context\n"),
+        "{t}"
+    );
+    assert!(
+        stdout.contains("podman build --format docker --platform linux/amd64 -t "),
+        "{t}"
+    );
+    assert!(!stdout.contains("Pushing"), "{t}");
+
+    // Not published: the plan builds the node image with kind first (kind's
+    // version is asked for, so without kind the error says what is missing).
+    let out = xtask(
+        &[
+            "--dry-run",
+            "--config",
+            config,
+            "build-image",
+            "--kubernetes",
+            "v1.35.0",
+        ],
+        &conf,
+    );
+    let t = text(&out);
+    if out.status.success() {
+        assert!(
+            String::from_utf8_lossy(&out.stdout)
+                .starts_with("1. Building node image localhost/kind-crio/node:v1.35.0"),
+            "{t}"
+        );
+    } else {
+        assert!(t.contains("building a node image needs kind"), "{t}");
+    }
+}
