@@ -58,6 +58,31 @@ pub const TEST_TOOLS: &[Tool] = &[
         install: "apt-get install openssl",
         checks: "registry Bearer-token tests",
     },
+    Tool {
+        program: "debootstrap",
+        install: "apt-get install debootstrap debian-archive-keyring",
+        checks: "real image builds (the stand-in kind node image)",
+    },
+    Tool {
+        program: "buildah",
+        install: "apt-get install buildah",
+        checks: "real image builds of the rendered contexts",
+    },
+    Tool {
+        program: "podman",
+        install: "apt-get install podman",
+        checks: "real image builds and build-image runs",
+    },
+    Tool {
+        program: "apt-ftparchive",
+        install: "apt-get install apt-utils",
+        checks: "the signed stand-in CRI-O apt repository",
+    },
+    Tool {
+        program: "gpg",
+        install: "apt-get install gnupg",
+        checks: "the signed stand-in CRI-O apt repository",
+    },
 ];
 
 const SHELLCHECK: Tool = Tool {
