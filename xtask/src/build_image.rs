@@ -17,7 +17,7 @@ use registry::{Client, ImageRef, KubernetesVersion, Options};
 use xshell::{Shell, cmd};
 
 use crate::config::{Config, Engine};
-use crate::render::{ContextArgs, SourceKind};
+use crate::render::{ContextArgs, CrioSourceArgs};
 use crate::step::Plan;
 use crate::ui::Ui;
 
@@ -71,21 +71,8 @@ pub struct BuildImageArgs {
     #[arg(long, value_name = "ARCH", num_args = 1.., default_value = "amd64")]
     pub arch: Vec<String>,
 
-    /// Where CRI-O comes from.
-    #[arg(long, value_enum, default_value_t = SourceKind::Apt)]
-    pub crio_source: SourceKind,
-
-    /// A mirror of the CRI-O apt repository (URL ending in /).
-    #[arg(long, value_name = "URL")]
-    pub crio_repo: Option<String>,
-
-    /// Bundle URL or local .tar.gz for --crio-source bundle.
-    #[arg(long, value_name = "URL|FILE")]
-    pub crio_bundle: Option<String>,
-
-    /// Registry mirror for CRI-O, REGISTRY=MIRROR (repeatable).
-    #[arg(long = "mirror", value_name = "REGISTRY=MIRROR")]
-    pub mirrors: Vec<String>,
+    #[command(flatten)]
+    pub source: CrioSourceArgs,
 
     /// HTTP proxy for the build (a build argument; not stored in the image).
     #[arg(long, value_name = "URL")]
@@ -275,10 +262,7 @@ impl BuildImageArgs {
             crio: self.crio.clone(),
             base_image: Some(node.reference().to_string()),
             arch: arches[0].to_string(),
-            crio_source: self.crio_source,
-            crio_repo: self.crio_repo.clone(),
-            crio_bundle: self.crio_bundle.clone(),
-            mirrors: self.mirrors.clone(),
+            source: self.source.clone(),
         };
         let inputs = context_args.inputs(config)?;
         let context = dockerfile::render(&inputs);

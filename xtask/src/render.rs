@@ -66,6 +66,13 @@ pub struct ContextArgs {
     #[arg(long, value_name = "ARCH", default_value = "amd64")]
     pub arch: String,
 
+    #[command(flatten)]
+    pub source: CrioSourceArgs,
+}
+
+/// Where CRI-O comes from and which mirrors it uses: shared by `render` and `build-image`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CrioSourceArgs {
     /// Where CRI-O comes from: its apt repository, or a static bundle.
     #[arg(long, value_enum, default_value_t = SourceKind::Apt)]
     pub crio_source: SourceKind,
@@ -211,25 +218,26 @@ impl ContextArgs {
             },
         };
         let arch = Arch::parse(&self.arch).context("--arch")?;
-        let source = match self.crio_source {
+        let source = match self.source.crio_source {
             SourceKind::Apt => {
-                if self.crio_bundle.is_some() {
+                if self.source.crio_bundle.is_some() {
                     bail!("--crio-bundle goes with --crio-source bundle");
                 }
-                let repository = match &self.crio_repo {
+                let repository = match &self.source.crio_repo {
                     Some(u) => RepoUrl::parse_repository(u).context("--crio-repo")?,
                     None => stream.apt_repository(),
                 };
                 CrioSource::Apt { repository }
             }
             SourceKind::Bundle => {
-                if self.crio_repo.is_some() {
+                if self.source.crio_repo.is_some() {
                     bail!("--crio-repo goes with --crio-source apt");
                 }
-                bundle_source(self.crio_bundle.as_deref(), &stream, arch)?
+                bundle_source(self.source.crio_bundle.as_deref(), &stream, arch)?
             }
         };
         let mirrors = self
+            .source
             .mirrors
             .iter()
             .map(|m| Mirror::parse(m).context("--mirror"))
