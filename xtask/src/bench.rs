@@ -15,6 +15,8 @@ use testkit::{Auth, Registry};
 
 use crate::ui::Ui;
 
+mod preload;
+
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -29,6 +31,12 @@ Needs docker-registry and skopeo (Debian packages). Prints, per repository size,
 median wall time of each client, the ratio ours/skopeo, and the time of one bare HTTP
 GET of the same list (the registry's own share, which no client can go below).")]
     Tags(BenchTagsArgs),
+    /// Time the first-boot import of kind's preloaded images into CRI-O's storage.
+    #[command(after_help = "\
+Needs containerd, skopeo and jq (Debian packages). Loads stand-in images into a private
+containerd as kind does, records them with the rendered preload-record.sh, then times the
+rendered preload.sh into a fresh store against decompressing the same layers (gzip -dc).")]
+    Preload(preload::BenchPreloadArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,6 +62,7 @@ struct Row {
 pub fn run(args: &BenchArgs, ui: &Ui) -> Result<()> {
     match &args.what {
         BenchWhat::Tags(a) => tags(a, ui),
+        BenchWhat::Preload(a) => preload::run(a, ui),
     }
 }
 

@@ -83,6 +83,16 @@ pub const TEST_TOOLS: &[Tool] = &[
         install: "apt-get install gnupg",
         checks: "the signed stand-in CRI-O apt repository",
     },
+    Tool {
+        program: "ctr",
+        install: "apt-get install containerd",
+        checks: "the preload round trip (images loaded into containerd as kind does)",
+    },
+    Tool {
+        program: "jq",
+        install: "apt-get install jq",
+        checks: "the preload scripts",
+    },
 ];
 
 const SHELLCHECK: Tool = Tool {

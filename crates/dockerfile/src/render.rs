@@ -9,6 +9,7 @@ use std::path::Path;
 use sha2::{Digest as _, Sha256};
 
 use crate::inputs::{CrioSource, Inputs};
+use crate::preload;
 
 /// The label that carries the inputs digest; always the Dockerfile's last line.
 pub const DIGEST_LABEL: &str = "io.kind-crio.inputs.digest";
@@ -88,6 +89,9 @@ pub fn render(inputs: &Inputs) -> Context {
     }
     if let CrioSource::BundleFile { name, bytes } = &inputs.source {
         ctx.add(&format!("kind-crio/{name}"), bytes.clone(), false);
+    }
+    for (path, contents, executable) in preload::files() {
+        ctx.add(path, contents, executable);
     }
     // The mounted files' own digest goes into the RUN line: buildah's layer
     // cache keys a RUN by its text and ignores a bind mount's content, so a
@@ -218,6 +222,8 @@ fn dockerfile_body(inputs: &Inputs, files_digest: &str) -> String {
          \n\
          FROM {base}\n\
          \n\
+         {arg}\
+         \n\
          SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\n\
          \n\
          # One layer: the context is mounted, not copied, so no script or tarball stays in the image.\n\
@@ -225,7 +231,8 @@ fn dockerfile_body(inputs: &Inputs, files_digest: &str) -> String {
          # ignores a bind mount's content (buildah, podman) rebuild when they change.\n\
          RUN --mount=type=bind,source=kind-crio,target=/kind-crio \\\n    \
              KIND_CRIO_FILES={files_digest} /kind-crio/install-crio.sh \\\n    \
-             && /kind-crio/configure-node.sh\n\
+             && /kind-crio/configure-node.sh \\\n    \
+             && {preload}\n\
          \n\
          LABEL org.opencontainers.image.title=\"kind node with CRI-O\" \\\n      \
                org.opencontainers.image.source=\"{SOURCE}\" \\\n      \
@@ -234,13 +241,15 @@ fn dockerfile_body(inputs: &Inputs, files_digest: &str) -> String {
                io.kind-crio.kubernetes.version=\"{k}\" \\\n      \
                io.kind-crio.crio.stream=\"{stream}\" \\\n      \
                io.kind-crio.crio.source=\"{kind}\" \\\n      \
-               io.kind-crio.arch=\"{arch}\"\n",
+               io.kind-crio.arch=\"${{TARGETARCH:-{arch}}}\"\n",
         k = inputs.kubernetes,
         stream = inputs.stream,
         source = source_description(inputs),
         base = inputs.base_image,
         arch = inputs.arch,
         kind = inputs.source.kind(),
+        arg = preload::DOCKERFILE_ARG,
+        preload = preload::run_command(inputs.arch),
     );
     d
 }
@@ -379,7 +388,8 @@ fn crio_dropin(inputs: &Inputs) -> String {
          [crio.image]\n\
          # The pause image kind preloaded (containerd's sandbox_image), set at build time.\n\
          pause_image = \"@PAUSE_IMAGE@\"\n\
-         # Kept out of the kubelet's image garbage collection.\n\
+         # Kept out of the kubelet's image garbage collection; preload-record.sh adds\n\
+         # every image kind preloaded at build time.\n\
          pinned_images = [\n  \"@PAUSE_IMAGE@\",\n]\n",
         k = inputs.kubernetes,
     )

@@ -113,8 +113,9 @@ fn assert_crio_node(root: &Path, ctx: &dockerfile::Context, reference: &str, cgr
         dropin.contains(&format!("pause_image = \"{PAUSE}\"")),
         "{dropin}"
     );
+    // The pause image first; the images kind preloaded follow (tests/preload.rs).
     assert!(
-        dropin.contains(&format!("pinned_images = [\n  \"{PAUSE}\",\n]")),
+        dropin.contains(&format!("pinned_images = [\n  \"{PAUSE}\",\n")),
         "{dropin}"
     );
     assert!(!dropin.contains("@PAUSE_IMAGE@"), "{dropin}");

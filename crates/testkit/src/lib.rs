@@ -9,7 +9,9 @@
 //!   `openssl`) that the registry verifies for real;
 //! - [`Proxy`]: an HTTP/1.1 proxy in front of a registry that injects faults;
 //! - [`standin`]: a kind node image, a CRI-O bundle and a CRI-O apt repository
-//!   made locally, for real image builds without the internet.
+//!   made locally, for real image builds without the internet;
+//! - [`oci`]: stand-in images packaged as kind loads them into containerd, and
+//!   [`containerd`]: a private containerd to load them into.
 //!
 //! Every test first calls [`tools_present`]: a missing tool fails the test when
 //! `CI=true` and skips it loudly otherwise.
@@ -25,6 +27,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod containerd;
+pub mod oci;
 pub mod standin;
 
 use base64::Engine as _;
@@ -45,6 +49,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("apt-ftparchive", "apt-utils"),
     ("gpg", "gnupg"),
     ("dpkg-deb", "dpkg"),
+    ("containerd", "containerd"),
+    ("ctr", "containerd"),
+    ("systemd-analyze", "systemd"),
 ];
 
 /// Tools a registry test needs: the registry itself and skopeo to push.

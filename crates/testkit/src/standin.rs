@@ -3,7 +3,8 @@
 //! without Docker Hub, kind or Kubernetes downloads:
 //!
 //! - [`node_base_image`]: a Debian bookworm image (debootstrap) laid out like a
-//!   kind node image: systemd, kind's containerd/kubelet files, stand-in
+//!   kind node image: systemd, a real containerd (Debian's) with kind's files
+//!   and images preloaded kind's way ([`preloaded_images`]), stand-in
 //!   binaries, `/kind/version`; built once and cached in a containers-storage
 //!   store of its own ([`storage_args`]);
 //! - [`crio_bundle`]: a `cri-o.<arch>.<version>.tar.gz` with its `.sha256sum`,
@@ -30,6 +31,7 @@
 mod apt;
 mod bundle;
 mod node;
+mod preloaded;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,7 @@ pub use node::{
     DEBIAN_SUITE, KIND_NODE_VERSION, MIRROR_ENV, NODE_IMAGE_REPOSITORY, NODE_TOOLS, debian_mirror,
     mirror_from_sources, node_base_image,
 };
+pub use preloaded::preloaded_images;
 
 /// Where the stand-ins' containers-storage lives: a store of their own under
 /// [`crate::scratch_root`], so the images survive between test runs (until

@@ -3,8 +3,10 @@
 //! `/etc/crictl.yaml`), what `kind build node-image` adds (`/kind/version`,
 //! `/kind/manifests/*`, kubeadm/kubelet/kubectl under `/usr/bin`) and the
 //! image config kind sets (`ENV container=docker`, `STOPSIGNAL SIGRTMIN+3`,
-//! the entrypoint). The programs are stand-ins; no image is preloaded into
-//! containerd's content store.
+//! the entrypoint). containerd and ctr are real (Debian's, linked where kind
+//! installs them, `/usr/local/bin`), with stand-in images preloaded into its
+//! `k8s.io` namespace as kind does (see `preloaded.rs`); the other programs
+//! are stand-ins.
 //!
 //! Built once, then reused: the tag ends in a hash of the whole recipe, so a
 //! change to any file here builds a new image, and older ones are removed.
@@ -35,7 +37,7 @@ pub const MIRROR_ENV: &str = "KIND_CRIO_DEBIAN_MIRROR";
 
 /// Bump to force a rebuild when something outside [`recipe`] changes how the
 /// image is made.
-const RECIPE_REVISION: u32 = 2;
+const RECIPE_REVISION: u32 = 3;
 
 /// Packages on top of `--variant=minbase`: what kind's base installs that the
 /// stand-ins need (systemd, curl, jq, iptables for the cri-o package's
@@ -48,6 +50,7 @@ const INCLUDE: &[&str] = &[
     "curl",
     "jq",
     "iptables",
+    "containerd",
 ];
 
 /// What `chroot` runs in the new root: the cleanup and enablement steps of
@@ -64,6 +67,7 @@ rm -f /lib/systemd/system/sockets.target.wants/*initctl*
 rm -f /lib/systemd/system/basic.target.wants/*
 echo "ReadKMsg=no" >> /etc/systemd/journald.conf
 ln -sf /usr/lib/systemd/systemd /sbin/init
+for p in containerd ctr containerd-shim-runc-v2; do ln -sf "../../bin/$p" "/usr/local/bin/$p"; done
 systemctl enable kubelet.service
 systemctl enable containerd.service
 systemctl mask systemd-binfmt.service
@@ -96,6 +100,7 @@ struct Recipe {
     entries: Vec<Entry>,
     setup: &'static str,
     changes: &'static [&'static str],
+    preloaded: Vec<crate::oci::ImageSpec>,
 }
 
 fn recipe() -> Recipe {
@@ -106,6 +111,7 @@ fn recipe() -> Recipe {
         entries: kind_files(),
         setup: SETUP_SCRIPT,
         changes: CHANGES,
+        preloaded: super::preloaded_images(),
     }
 }
 
@@ -118,8 +124,11 @@ fn recipe_tag(recipe: &Recipe) -> String {
         entries,
         setup,
         changes,
+        preloaded,
     } = recipe;
-    let text = format!("{revision}\n{suite}\n{include:?}\n{entries:?}\n{setup}\n{changes:?}");
+    let text = format!(
+        "{revision}\n{suite}\n{include:?}\n{entries:?}\n{setup}\n{changes:?}\n{preloaded:?}"
+    );
     let hash = crate::sha256_hex(text.as_bytes());
     format!("{KIND_NODE_VERSION}-{}", &hash[..12])
 }
@@ -160,27 +169,6 @@ fn kind_files() -> Vec<Entry> {
         ),
         Entry::file("etc/systemd/system/kubelet.slice", 0o644, KUBELET_SLICE),
         Entry::file("usr/local/bin/entrypoint", 0o755, ENTRYPOINT),
-        Entry::file(
-            "usr/local/bin/containerd",
-            0o755,
-            version_only(
-                "containerd",
-                "containerd github.com/containerd/containerd/v2 v2.1.4 standin",
-            ),
-        ),
-        Entry::file(
-            "usr/local/bin/containerd-shim-runc-v2",
-            0o755,
-            version_only(
-                "containerd-shim-runc-v2",
-                "containerd-shim-runc-v2 github.com/containerd/containerd/v2 v2.1.4",
-            ),
-        ),
-        Entry::file(
-            "usr/local/bin/ctr",
-            0o755,
-            version_only("ctr", "ctr github.com/containerd/containerd/v2 v2.1.4"),
-        ),
         Entry::file(
             "usr/local/sbin/runc",
             0o755,
@@ -621,6 +609,7 @@ fn build(recipe: &Recipe, reference: &str, cache: &Path) -> Result<(), String> {
         run(Command::new("chroot")
             .arg(&rootfs)
             .args(["/bin/sh", "-c", recipe.setup]))?;
+        super::preloaded::preload(&rootfs, &recipe.preloaded, &cache.join("preload-archives"))?;
         import(&rootfs, reference, recipe.changes)?;
         check_imported(reference)
     })();
@@ -668,7 +657,12 @@ fn remove_rootfs(rootfs: &Path) {
 /// was written (an import fed an empty stream still succeeds).
 fn check_imported(reference: &str) -> Result<(), String> {
     let root = super::mount_image(reference)?;
-    for path in ["kind/version", "usr/lib/systemd/systemd", "usr/bin/apt-get"] {
+    for path in [
+        "kind/version",
+        "usr/lib/systemd/systemd",
+        "usr/bin/apt-get",
+        "var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db",
+    ] {
         if !root.join(path).is_file() {
             return Err(format!(
                 "the imported image {reference} has no /{path} (in {})",

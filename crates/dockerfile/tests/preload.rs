@@ -1,0 +1,682 @@
+//! Preloading, proven with real components only:
+//!
+//! - a round trip on this machine: Debian's containerd (a private instance)
+//!   gets stand-in images the way kind loads them (`ctr images import
+//!   --no-unpack --digests`: a Docker archive, an OCI manifest, an OCI index
+//!   and a Docker manifest list with only amd64's blobs present); the
+//!   rendered `preload-record.sh` records them, the rendered `preload.sh`
+//!   imports them into a containers-storage store with skopeo, and podman
+//!   and skopeo show every image under its name with containerd's manifest
+//!   and config digests. A second run imports nothing; a corrupted layer
+//!   fails that image alone, with a message naming it; both exit 0;
+//! - the build step inside a real image build (buildah) on the stand-in kind
+//!   node image, whose own containerd holds kind's preloaded images: the
+//!   layout, the blobs link, the pins, the enabled unit (`systemd-analyze
+//!   verify` in the built root), skopeo, and what it all adds to the image.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use testkit::TempDir;
+use testkit::containerd::{CONTAINERD_TOOLS, Containerd};
+use testkit::oci::{self, BuiltArchive};
+use testkit::standin;
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const INDEX_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+fn shown(cmd: &Command) -> String {
+    let mut s = String::new();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            s.push_str(&format!("{}={} ", k.to_string_lossy(), v.to_string_lossy()));
+        }
+    }
+    s.push_str(&cmd.get_program().to_string_lossy());
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `cmd`; panics with the command and its output unless it succeeds.
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", shown(cmd)));
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{}",
+        shown(cmd),
+        out.status,
+        text(&out)
+    );
+    out
+}
+
+fn json_file(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn sha256_of(path: &Path) -> String {
+    let out = run_ok(Command::new("sha256sum").arg(path));
+    let hex = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    format!("sha256:{hex}")
+}
+
+fn blob(content: &Path, digest: &str) -> PathBuf {
+    content.join("blobs/sha256").join(
+        digest
+            .strip_prefix("sha256:")
+            .unwrap_or_else(|| panic!("{digest} is not a sha256 digest")),
+    )
+}
+
+/// The rendered context (as shipped: every case renders the same preload
+/// files), written under `dir`.
+fn rendered_context(dir: &Path) -> PathBuf {
+    let case = common::matrix()
+        .into_iter()
+        .find(|c| c.name == "k8s-1.34-main")
+        .expect("the k8s-1.34-main case");
+    let ctx = dir.join("context");
+    dockerfile::write_context(&dockerfile::render(&case.inputs), &ctx).expect("write the context");
+    ctx
+}
+
+/// What CRI-O must end up with, read from containerd's own data: for each
+/// real reference, the linux/amd64 image manifest's digest and its config's.
+fn expected_from_containerd(
+    content: &Path,
+    listed: &[testkit::containerd::Listed],
+) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    for l in listed {
+        if l.reference.starts_with("sha256:") || l.reference.contains('@') {
+            continue;
+        }
+        let mut manifest = l.digest.clone();
+        if INDEX_TYPES.contains(&l.media_type.as_str()) {
+            let index = json_file(&blob(content, &l.digest));
+            manifest = index["manifests"]
+                .as_array()
+                .expect("manifests")
+                .iter()
+                .find(|m| m["platform"]["architecture"] == "amd64")
+                .and_then(|m| m["digest"].as_str())
+                .expect("an amd64 entry")
+                .to_owned();
+        }
+        let config = json_file(&blob(content, &manifest))["config"]["digest"]
+            .as_str()
+            .expect("a config digest")
+            .to_owned();
+        out.insert(l.reference.clone(), (manifest, config));
+    }
+    out
+}
+
+/// A containers-storage store in a test directory (vfs: it works on any
+/// file system), its run root short enough for podman (≤ 50 characters).
+struct Store {
+    root: PathBuf,
+    runroot: PathBuf,
+}
+
+impl Store {
+    fn new(dir: &Path, name: &str) -> Store {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let runroot = std::env::temp_dir().join(format!(
+            "kc-pl-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&runroot);
+        Store {
+            root: dir.join(name),
+            runroot,
+        }
+    }
+
+    fn spec(&self) -> String {
+        format!("vfs@{}+{}", self.root.display(), self.runroot.display())
+    }
+
+    /// name → (manifest digest, image ID) as podman lists them.
+    fn images(&self) -> BTreeMap<String, (String, String)> {
+        let out = run_ok(
+            Command::new("podman")
+                .args(["--storage-driver", "vfs", "--root"])
+                .arg(&self.root)
+                .arg("--runroot")
+                .arg(&self.runroot)
+                .args([
+                    "images",
+                    "--digests",
+                    "--no-trunc",
+                    "--format",
+                    "{{.Repository}}:{{.Tag}} {{.Digest}} {{.ID}}",
+                ]),
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                Some((
+                    w.next()?.to_owned(),
+                    (w.next()?.to_owned(), w.next()?.to_owned()),
+                ))
+            })
+            .collect()
+    }
+
+    /// The manifest skopeo reads back from the store, hashed.
+    fn skopeo_manifest_digest(&self, reference: &str) -> String {
+        let out = run_ok(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            &format!("containers-storage:[{}]{reference}", self.spec()),
+        ]));
+        let path = self
+            .root
+            .with_extension(format!("manifest-{}", reference.replace(['/', ':'], "_")));
+        std::fs::write(&path, &out.stdout).expect("write the manifest");
+        sha256_of(&path)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.runroot);
+    }
+}
+
+fn record(ctx: &Path, containerd_root: &Path, out: &Path) -> Output {
+    Command::new("bash")
+        .arg(ctx.join("kind-crio/preload-record.sh"))
+        .args(["--layout-only", "amd64"])
+        .env("KIND_CRIO_CONTAINERD_ROOT", containerd_root)
+        .env("KIND_CRIO_PRELOAD_DIR", out)
+        .output()
+        .expect("run preload-record.sh")
+}
+
+fn import(ctx: &Path, layout: &Path, store: &Store) -> (Output, f64) {
+    let started = Instant::now();
+    let out = Command::new("bash")
+        .arg(ctx.join("kind-crio/files/opt/kind-crio/preload.sh"))
+        .env("KIND_CRIO_PRELOAD_LAYOUT", layout)
+        .env("KIND_CRIO_PRELOAD_STORAGE", store.spec())
+        .env(
+            "KIND_CRIO_PRELOAD_POLICY",
+            ctx.join("kind-crio/files/opt/kind-crio/policy.json"),
+        )
+        .env("KIND_CRIO_PRELOAD_JOBS", "2")
+        .output()
+        .expect("run preload.sh");
+    (out, started.elapsed().as_secs_f64())
+}
+
+fn summary(out: &Output) -> String {
+    let log = text(out);
+    log.lines()
+        .rev()
+        .find(|l| l.contains(" images: "))
+        .unwrap_or_else(|| panic!("no summary line in:\n{log}"))
+        .to_owned()
+}
+
+#[test]
+fn containerd_images_round_trip_into_containers_storage() {
+    let test = "containerd_images_round_trip_into_containers_storage";
+    let mut tools = CONTAINERD_TOOLS.to_vec();
+    tools.extend(["skopeo", "podman", "jq", "tar", "gzip", "sha256sum"]);
+    if !testkit::tools_present(test, &tools) {
+        return;
+    }
+    let dir = TempDir::new(test);
+    let ctx = rendered_context(dir.path());
+
+    // kind's side: images in containerd's k8s.io namespace, never unpacked.
+    let started = Instant::now();
+    let archives: Vec<BuiltArchive> = oci::kind_like_set(512 * 1024)
+        .iter()
+        .map(|spec| oci::build_archive(spec, &dir.path().join("archives")).expect("an archive"))
+        .collect();
+    let containerd_root = dir.path().join("containerd");
+    let containerd = Containerd::start(&containerd_root, None).expect("start containerd");
+    for archive in &archives {
+        containerd.import(archive).expect("ctr images import");
+    }
+    let listed = containerd.list().expect("ctr images ls");
+    containerd.stop().expect("stop containerd");
+    let content = containerd_root.join("io.containerd.content.v1.content");
+    let expected = expected_from_containerd(&content, &listed);
+    let names: Vec<&str> = archives.iter().map(|a| a.spec.reference.as_str()).collect();
+    assert_eq!(
+        expected.keys().map(String::as_str).collect::<Vec<_>>(),
+        {
+            let mut n = names.clone();
+            n.sort_unstable();
+            n
+        },
+        "containerd lists: {listed:?}"
+    );
+    // containerd also lists the names the layout must leave out.
+    assert!(
+        listed.iter().any(|l| l.reference.starts_with("import-")),
+        "{listed:?}"
+    );
+    for a in &archives {
+        if let Some(m) = &a.manifest_digest {
+            assert_eq!(&expected[&a.spec.reference].0, m, "{}", a.spec.reference);
+        }
+        assert_eq!(
+            expected[&a.spec.reference].1, a.config_digest,
+            "{}",
+            a.spec.reference
+        );
+    }
+    eprintln!(
+        "{test}: {} images into containerd in {:.2}s",
+        archives.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // Build time: the layout, and containerd's own state left as it was.
+    let meta = containerd_root.join("io.containerd.metadata.v1.bolt/meta.db");
+    let meta_before = sha256_of(&meta);
+    let layout = dir.path().join("preload");
+    let started = Instant::now();
+    let out = record(&ctx, &containerd_root, &layout);
+    assert!(out.status.success(), "preload-record.sh:\n{}", text(&out));
+    eprintln!(
+        "{test}: preload-record.sh took {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        sha256_of(&meta),
+        meta_before,
+        "containerd's metadata changed"
+    );
+    assert_eq!(
+        std::fs::read_link(layout.join("blobs")).expect("blobs is a link"),
+        content.join("blobs")
+    );
+    assert_eq!(
+        std::fs::read_to_string(layout.join("oci-layout")).expect("oci-layout"),
+        "{\"imageLayoutVersion\":\"1.0.0\"}\n"
+    );
+    let index = json_file(&layout.join("index.json"));
+    let entries = index["manifests"].as_array().expect("manifests");
+    let recorded: BTreeMap<String, String> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["annotations"][REF_NAME]
+                    .as_str()
+                    .expect("a name")
+                    .to_owned(),
+                e["digest"].as_str().expect("a digest").to_owned(),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, String> = expected
+        .iter()
+        .map(|(r, (m, _))| (r.clone(), m.clone()))
+        .collect();
+    assert_eq!(recorded, want);
+    for e in entries {
+        // Each entry describes its blob exactly, with its own media type.
+        let digest = e["digest"].as_str().expect("a digest");
+        let path = blob(&content, digest);
+        assert_eq!(sha256_of(&path), digest);
+        assert_eq!(
+            e["size"].as_u64(),
+            Some(std::fs::metadata(&path).expect("the blob").len())
+        );
+        let manifest = json_file(&path);
+        assert_eq!(e["mediaType"], manifest["mediaType"], "{e}");
+    }
+    let images_txt: Vec<String> = want.iter().map(|(r, d)| format!("{r} {d}")).collect();
+    assert_eq!(
+        std::fs::read_to_string(layout.join("images.txt")).expect("images.txt"),
+        format!("{}\n", images_txt.join("\n"))
+    );
+
+    // First boot: every image into containers-storage, as containerd has it.
+    let store = Store::new(dir.path(), "storage");
+    let (out, took) = import(&ctx, &layout, &store);
+    assert!(out.status.success(), "preload.sh:\n{}", text(&out));
+    assert_eq!(
+        summary(&out)
+            .split(", in ")
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("kind-crio-preload: "),
+        "4 images: 4 imported, 0 already present, 0 failed",
+        "{}",
+        text(&out)
+    );
+    eprintln!("{test}: first import took {took:.2}s:\n{}", text(&out));
+    let stored = store.images();
+    assert_eq!(stored, expected, "podman images --digests");
+    for (reference, (manifest, _)) in &expected {
+        assert_eq!(
+            &store.skopeo_manifest_digest(reference),
+            manifest,
+            "{reference}"
+        );
+    }
+
+    // A restart: nothing imported twice, the store as it was.
+    let (out, took) = import(&ctx, &layout, &store);
+    assert!(out.status.success(), "preload.sh again:\n{}", text(&out));
+    assert!(
+        summary(&out).contains("4 images: 0 imported, 4 already present, 0 failed"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(store.images(), stored);
+    eprintln!("{test}: second run took {took:.2}s");
+
+    // A corrupt layer: that image fails, by name and with skopeo's reason;
+    // the others are imported; the exit status is still 0.
+    let etcd = "registry.k8s.io/etcd:3.6.4-0";
+    let etcd_manifest = json_file(&blob(&content, &expected[etcd].0));
+    let layer = etcd_manifest["layers"][1]["digest"]
+        .as_str()
+        .expect("a layer")
+        .to_owned();
+    let path = blob(&content, &layer);
+    let mut bytes = std::fs::read(&path).expect("read the layer");
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).expect("corrupt the layer");
+    let fresh = Store::new(dir.path(), "storage-corrupt");
+    let (out, _) = import(&ctx, &layout, &fresh);
+    let log = text(&out);
+    assert!(
+        out.status.success(),
+        "preload.sh with a corrupt layer:\n{log}"
+    );
+    assert!(
+        summary(&out).contains(&format!(
+            "4 images: 3 imported, 0 already present, 1 failed ({etcd}; CRI-O will pull them)"
+        )),
+        "{log}"
+    );
+    let failure = log
+        .lines()
+        .find(|l| l.contains("FAILED"))
+        .unwrap_or_else(|| panic!("no failure line:\n{log}"));
+    assert!(
+        failure.starts_with(&format!(
+            "kind-crio-preload: {etcd}: FAILED to import {}: ",
+            expected[etcd].0
+        )) && failure.contains("level=fatal"),
+        "{failure}"
+    );
+    eprintln!("{test}: the corrupt layer was reported as:\n{failure}");
+    let mut others = expected.clone();
+    others.remove(etcd);
+    assert_eq!(fresh.images(), others);
+}
+
+fn read(root: &Path, path: &str) -> String {
+    std::fs::read_to_string(root.join(path.trim_start_matches('/')))
+        .unwrap_or_else(|e| panic!("{path} in the built image: {e}"))
+}
+
+/// Installed size (KiB) of each package in an image's dpkg status file.
+fn installed_packages(root: &Path) -> BTreeMap<String, u64> {
+    let status = read(root, "/var/lib/dpkg/status");
+    let mut out = BTreeMap::new();
+    for stanza in status.split("\n\n") {
+        let field = |name: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .map(str::to_owned)
+        };
+        let installed = field("Status").is_some_and(|s| s.ends_with(" installed"));
+        if let (Some(p), true) = (field("Package"), installed) {
+            let size = field("Installed-Size")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            out.insert(p, size);
+        }
+    }
+    out
+}
+
+fn tree_bytes(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[test]
+fn node_image_build_records_kinds_images_for_crio() {
+    let test = "node_image_build_records_kinds_images_for_crio";
+    let mut tools = standin::NODE_TOOLS.to_vec();
+    tools.extend(standin::BUNDLE_TOOLS);
+    tools.extend(["systemctl", "systemd-analyze", "sha256sum"]);
+    if !testkit::tools_present(test, &tools) {
+        return;
+    }
+    let base = standin::node_base_image().expect("the stand-in node image");
+    let dir = TempDir::new(test);
+    let tarball = standin::crio_bundle(dir.path(), "amd64", "v1.34.0");
+    let name = tarball
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
+    let source = dockerfile::CrioSource::bundle_file(
+        &name,
+        std::fs::read(&tarball).expect("read the bundle"),
+    )
+    .expect("a bundle name");
+    let kubernetes = registry::KubernetesVersion::parse("v1.34.0").expect("a version");
+    let inputs = dockerfile::Inputs {
+        stream: dockerfile::CrioStream::for_kubernetes(&kubernetes),
+        kubernetes,
+        source,
+        base_image: registry::ImageRef::parse(&base).expect("the stand-in reference"),
+        arch: dockerfile::Arch::Amd64,
+        mirrors: vec![],
+    };
+    let ctx = dockerfile::render(&inputs);
+    let context = dir.path().join("context");
+    dockerfile::write_context(&ctx, &context).expect("write the context");
+
+    let started = Instant::now();
+    let image = standin::bud(&context, "kind-crio-test/preload:v1.34.0", &[]).expect("the build");
+    eprintln!(
+        "{test}: the build took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let root = image.mount().expect("mount the built image");
+    let base_root = standin::mount_image(&base).expect("mount the base image");
+    let log = image.log();
+
+    // What the base's containerd holds, read from its own content store.
+    let content = root.join("/var/lib/containerd/io.containerd.content.v1.content");
+    let preloaded = standin::preloaded_images();
+    let known: BTreeMap<String, BuiltArchive> = preloaded
+        .iter()
+        .map(|spec| {
+            let a = oci::build_archive(spec, &dir.path().join("archives")).expect("an archive");
+            (spec.reference.clone(), a)
+        })
+        .collect();
+
+    // The layout: every preloaded image, its manifest in the image's own
+    // containerd content store, which the blobs link reaches.
+    let layout = root.join(dockerfile::PRELOAD_DIR);
+    assert_eq!(
+        std::fs::read_link(layout.join("blobs")).expect("blobs is a link"),
+        Path::new("/var/lib/containerd/io.containerd.content.v1.content/blobs")
+    );
+    assert!(content.join("blobs/sha256").is_dir());
+    let index = json_file(&layout.join("index.json"));
+    let entries = index["manifests"].as_array().expect("manifests");
+    let mut refs = Vec::new();
+    for e in entries {
+        let reference = e["annotations"][REF_NAME].as_str().expect("a name");
+        let digest = e["digest"].as_str().expect("a digest");
+        refs.push(reference.to_owned());
+        let manifest = blob(&content, digest);
+        assert_eq!(sha256_of(&manifest), digest, "{reference}");
+        let a = &known[reference];
+        if let Some(m) = &a.manifest_digest {
+            assert_eq!(digest, m, "{reference}");
+        }
+        assert_eq!(
+            json_file(&manifest)["config"]["digest"],
+            a.config_digest.as_str(),
+            "{reference}"
+        );
+        if let Some(i) = e["annotations"]["io.kind-crio.preload.index"].as_str() {
+            // The index containerd names the image by, and its amd64 entry.
+            let listed = json_file(&blob(&content, i));
+            assert!(
+                listed["manifests"]
+                    .as_array()
+                    .expect("manifests")
+                    .iter()
+                    .any(|m| m["digest"] == digest && m["platform"]["architecture"] == "amd64"),
+                "{reference}: {listed}"
+            );
+        }
+    }
+    let mut want: Vec<String> = preloaded.iter().map(|s| s.reference.clone()).collect();
+    want.sort_unstable();
+    assert_eq!(refs, want);
+    assert!(
+        log.contains(&format!(
+            "kind-crio: preload: recorded {} images",
+            want.len()
+        )),
+        "{log}"
+    );
+
+    // containerd's own state in the image is the base's, byte for byte.
+    let meta = "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db";
+    assert_eq!(
+        sha256_of(&root.join(meta)),
+        sha256_of(&base_root.join(meta))
+    );
+
+    // Pinned: the pause image first, then every preloaded image once.
+    let dropin = read(root.path(), "/etc/crio/crio.conf.d/99-kind-crio.conf");
+    let pins: Vec<&str> = dropin
+        .split("pinned_images = [\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n]").next())
+        .expect("a pinned_images list")
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').trim_matches('"'))
+        .collect();
+    let mut expected_pins = vec!["registry.k8s.io/pause:3.10".to_owned()];
+    expected_pins.extend(
+        want.iter()
+            .filter(|r| r.as_str() != "registry.k8s.io/pause:3.10")
+            .cloned(),
+    );
+    assert_eq!(pins, expected_pins, "{dropin}");
+
+    // The unit: enabled, and valid for systemd in the built root.
+    let out = run_ok(
+        Command::new("systemctl")
+            .arg(format!("--root={}", root.path().display()))
+            .args(["is-enabled", dockerfile::PRELOAD_UNIT]),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "enabled");
+    let out = Command::new("systemd-analyze")
+        .arg(format!("--root={}", root.path().display()))
+        .args(["verify", "/etc/systemd/system/kind-crio-preload.service"])
+        .output()
+        .expect("run systemd-analyze");
+    assert!(
+        out.status.success() && text(&out).trim().is_empty(),
+        "systemd-analyze verify:\n{}",
+        text(&out)
+    );
+    let unit = read(root.path(), "/etc/systemd/system/kind-crio-preload.service");
+    assert!(
+        unit.contains("Before=crio.service kubelet.service"),
+        "{unit}"
+    );
+    let crio_unit = read(root.path(), "/usr/local/lib/systemd/system/crio.service");
+    assert!(!crio_unit.contains("kind-crio-preload"), "{crio_unit}");
+    let script = root.join("/opt/kind-crio/preload.sh");
+    assert!(script.is_file());
+
+    // skopeo installed from Debian, and what it brought.
+    assert!(root.join("/usr/bin/skopeo").is_file());
+    let before = installed_packages(base_root.path());
+    let after = installed_packages(root.path());
+    let added: BTreeMap<&String, &u64> = after
+        .iter()
+        .filter(|(p, _)| !before.contains_key(*p))
+        .collect();
+    assert!(added.contains_key(&"skopeo".to_owned()), "{added:?}");
+    let skopeo_kib: u64 = added.values().copied().sum();
+
+    // The preload's own bytes beyond skopeo, against the whole image.
+    let own = tree_bytes(&layout)
+        + [
+            "/opt/kind-crio/preload.sh",
+            "/opt/kind-crio/policy.json",
+            "/etc/systemd/system/kind-crio-preload.service",
+        ]
+        .iter()
+        .map(|p| std::fs::metadata(root.join(p)).map_or(0, |m| m.len()))
+        .sum::<u64>();
+    let image_bytes = tree_bytes(root.path());
+    let share = own as f64 / image_bytes as f64;
+    eprintln!(
+        "{test}: skopeo and its dependencies add {:.1} MiB installed ({}); the preload's \
+         own files {own} bytes, {:.4} % of the {:.1} MiB image",
+        skopeo_kib as f64 / 1024.0,
+        added
+            .iter()
+            .map(|(p, s)| format!("{p} {s} KiB"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        share * 100.0,
+        image_bytes as f64 / (1024.0 * 1024.0)
+    );
+    assert!(share < 0.01, "{own} of {image_bytes} bytes");
+}
