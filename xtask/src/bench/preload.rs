@@ -11,6 +11,7 @@
 //! rendered `preload.sh` into a fresh store each run: overlay where this
 //! machine supports it (as on a kind node's `/var` volume), vfs otherwise.
 
+use super::{median, ms};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -270,20 +271,6 @@ fn floor(layers: &[(PathBuf, bool)]) -> Result<Duration> {
         }
     }
     Ok(started.elapsed())
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 /// The printed report. Pure.
