@@ -168,21 +168,26 @@ impl<'a> Plan<'a> {
         interrupt::install();
         let mut result = Ok(());
         for step in self.steps {
-            if let Err(e) = run_step(ui, step) {
-                result = Err(e);
+            if let Err(e) = run_step(ui, step, true) {
+                result = Err(if interrupt::happened() {
+                    e.context("interrupted (Ctrl-C)")
+                } else {
+                    e
+                });
                 break;
             }
         }
+        // After a failure or Ctrl-C these steps still run: they are the point.
         if result.is_err() {
             for step in self.on_failure {
                 // Best effort: a failing log export must not hide the real error.
-                if let Err(e) = run_step(ui, step) {
+                if let Err(e) = run_step(ui, step, false) {
                     eprintln!("   (after the failure: {e:#})");
                 }
             }
         }
         for step in self.always {
-            if let Err(e) = run_step(ui, step) {
+            if let Err(e) = run_step(ui, step, false) {
                 eprintln!("   (cleanup: {e:#})");
                 if result.is_ok() {
                     result = Err(e);
@@ -209,7 +214,9 @@ fn render_steps(out: &mut String, steps: &[Step<'_>], prefix: &str) {
     }
 }
 
-fn run_step(ui: &Ui, step: Step<'_>) -> Result<()> {
+/// Runs one step; `stop_on_interrupt` is false for the failure and cleanup
+/// steps, which must run after a Ctrl-C.
+fn run_step(ui: &Ui, step: Step<'_>, stop_on_interrupt: bool) -> Result<()> {
     let name = step.name;
     let echo = match (step.show_output, ui.verbose) {
         (true, _) => Echo::Raw,
@@ -223,12 +230,16 @@ fn run_step(ui: &Ui, step: Step<'_>) -> Result<()> {
     };
     quiet_ui
         .step(&name, || {
-            interrupt::check()?;
+            if stop_on_interrupt {
+                interrupt::check()?;
+            }
             match step.action {
                 Action::Commands(cmds) => {
                     for cmd in cmds {
                         run(ui, cmd, echo)?;
-                        interrupt::check()?;
+                        if stop_on_interrupt {
+                            interrupt::check()?;
+                        }
                     }
                     Ok(())
                 }
@@ -256,10 +267,13 @@ mod interrupt {
         });
     }
 
-    /// An error once Ctrl-C was pressed. Cleanup steps check it too, but a
-    /// failure there is only reported, so they still get their turn.
+    pub fn happened() -> bool {
+        INTERRUPTED.load(Ordering::SeqCst)
+    }
+
+    /// An error once Ctrl-C was pressed, so no further main step starts.
     pub fn check() -> anyhow::Result<()> {
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if happened() {
             anyhow::bail!("interrupted (Ctrl-C)");
         }
         Ok(())
@@ -417,6 +431,43 @@ mod tests {
         assert!(err.contains("│ oops"), "{err}");
         assert!(!err.contains("│ line10\n"), "only the tail is kept: {err}");
         assert!(err.contains("│ line50"), "{err}");
+    }
+
+    #[test]
+    fn failure_steps_run_only_after_a_failure_and_cleanup_always() {
+        let log = std::cell::RefCell::new(Vec::new());
+        let build = |fail: bool| {
+            let log = &log;
+            let mut plan = Plan::new();
+            plan.native("main", "m", move || {
+                log.borrow_mut().push("main");
+                if fail { anyhow::bail!("boom") } else { Ok(()) }
+            });
+            plan.native("after main", "n", move || {
+                log.borrow_mut().push("after main");
+                Ok(())
+            });
+            plan.on_failure().native("logs", "l", move || {
+                log.borrow_mut().push("logs");
+                anyhow::bail!("log export failed too")
+            });
+            plan.always().native("cleanup", "c", move || {
+                log.borrow_mut().push("cleanup");
+                Ok(())
+            });
+            plan
+        };
+        assert_eq!(
+            build(true).render(),
+            "1. main\n   (m)\n2. after main\n   (n)\nIf a step fails:\nF1. logs\n   (l)\nAlways, last:\nA1. cleanup\n   (c)\n"
+        );
+        let err = format!("{:#}", build(true).execute(&quiet()).unwrap_err());
+        // The original error wins over the failing log export.
+        assert_eq!(err, "step \"main\" failed: boom");
+        assert_eq!(*log.borrow(), ["main", "logs", "cleanup"]);
+        log.borrow_mut().clear();
+        build(false).execute(&quiet()).unwrap();
+        assert_eq!(*log.borrow(), ["main", "after main", "cleanup"]);
     }
 
     #[test]

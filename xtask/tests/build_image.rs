@@ -241,3 +241,94 @@ fn dry_run_pins_a_published_node_image_by_digest() {
         assert!(t.contains("building a node image needs kind"), "{t}");
     }
 }
+
+/// Ctrl-C during the build: the terminal signals the whole process group, the
+/// build stops, the cleanup still runs, and nothing is pushed.
+#[test]
+fn ctrl_c_during_the_build_cleans_up_and_pushes_nothing() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+
+    let mut tools = standin::NODE_TOOLS.to_vec();
+    tools.extend_from_slice(testkit::REGISTRY_TOOLS);
+    if !testkit::tools_present(
+        "ctrl_c_during_the_build_cleans_up_and_pushes_nothing",
+        &tools,
+    ) {
+        return;
+    }
+    let base = standin::node_base_image().expect("the stand-in node image");
+    let dir = scratch("ctrl-c");
+    let storage_conf = dir.join("storage.conf");
+    std::fs::write(
+        &storage_conf,
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            standin::storage_root().display(),
+            standin::storage_runroot().display()
+        ),
+    )
+    .expect("write storage.conf");
+    let bundle = standin::crio_bundle(&dir, "amd64", "v1.34.0");
+    let registry = Registry::start("build-image-ctrl-c", Auth::None);
+    let repo = format!("{}/kind-crio/interrupted", registry.host());
+    let tag = "v1.34.0-interrupted";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "build-image",
+            "--engine",
+            "podman",
+            "--kubernetes",
+            "v1.34.0",
+            "--node-image",
+            &base,
+            "--crio-source",
+            "bundle",
+            "--crio-bundle",
+            bundle.to_str().expect("utf-8"),
+            "--image",
+            &format!("{repo}:{tag}"),
+            "--push",
+        ])
+        .env("CONTAINERS_STORAGE_CONF", &storage_conf)
+        .env("BUILDAH_ISOLATION", "chroot")
+        .env_remove("KIND_CRIO_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Its own process group, as a terminal's foreground job has.
+        .process_group(0)
+        .spawn()
+        .expect("start build-image");
+    let pgid = child.id();
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        seen.push(line.clone());
+        if line.contains("• Building") {
+            // Let podman get going, then press Ctrl-C.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let status = Command::new("kill")
+                .args(["-INT", "--", &format!("-{pgid}")])
+                .status()
+                .expect("kill");
+            assert!(status.success());
+            break;
+        }
+    }
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("wait");
+    let all = seen.join("\n");
+    assert_eq!(status.code(), Some(1), "{all}");
+    assert!(all.contains("✗ Building"), "{all}");
+    assert!(all.contains("✓ Removing the temporary directory"), "{all}");
+    assert!(all.contains("interrupted (Ctrl-C)"), "{all}");
+    assert!(!all.contains("Pushing"), "{all}");
+    let workdir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/kind-crio/build-image")
+        .join(tag);
+    assert!(!workdir.exists(), "the working directory is removed");
+    let tags = xtask(&["tags", &repo], &storage_conf);
+    assert!(text(&tags).contains("not found"), "{}", text(&tags));
+}
