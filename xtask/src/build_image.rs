@@ -177,7 +177,7 @@ impl Lookup for LiveLookup<'_> {
 
     fn local_inputs_digest(&self, engine: Engine, image: &ImageRef) -> Result<Option<String>> {
         let engine = engine.to_string();
-        let reference = local_name(image);
+        let reference = image.to_string();
         let format = format!(
             "{{{{ index .Config.Labels \"{}\" }}}}",
             dockerfile::DIGEST_LABEL
@@ -213,11 +213,6 @@ impl Lookup for LiveLookup<'_> {
         )?;
         Ok(out.split_whitespace().nth(1).unwrap_or_default().to_owned())
     }
-}
-
-/// How engines name a local image: Docker Hub images without the prefix.
-fn local_name(image: &ImageRef) -> String {
-    image.to_string()
 }
 
 impl BuildImageArgs {
@@ -369,8 +364,8 @@ fn parse_target(s: &str, kubernetes: &KubernetesVersion) -> Result<ImageRef> {
     }
 }
 
-/// The steps for a resolved build. `write_context` puts the rendered context
-/// on disk (a closure so tests can see the plan without writing anything).
+/// The steps for a resolved build. Building it writes nothing: the context
+/// is written by the plan's own "Rendering" step.
 pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
     let mut plan = Plan::new();
     let workdir = r.workdir.clone();

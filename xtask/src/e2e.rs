@@ -193,7 +193,10 @@ pub fn plan<'a>(
     plan.native(
         "Checking every node runs CRI-O",
         format!("kubectl --context {context} get nodes: each containerRuntimeVersion starts with cri-o://"),
-        move || check_runtimes(sh, &context_name(name)),
+        {
+            let context = context.clone();
+            move || check_runtimes(sh, &context)
+        },
     );
     plan.native(
         "Checking nothing was pulled while the cluster came up",
@@ -241,10 +244,6 @@ pub fn plan<'a>(
         );
     }
     Ok(plan)
-}
-
-fn context_name(name: &str) -> String {
-    format!("kind-{name}")
 }
 
 /// Every node's `containerRuntimeVersion` must be `cri-o://…`.

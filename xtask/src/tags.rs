@@ -96,19 +96,13 @@ pub fn run(args: &TagsArgs, default_repository: &Repository, ui: &Ui, dry_run: b
         insecure: args.insecure,
         ..Options::default()
     });
-    let scheme = if repo.is_loopback() || args.insecure {
-        "http"
-    } else {
-        "https"
-    };
     let listed: RefCell<Option<TagList>> = RefCell::new(None);
     let mut plan = Plan::new();
     plan.native(
         format!("Listing tags of {repo}"),
         format!(
-            "GET {scheme}://{}/v2/{}/tags/list, following rel=\"next\" pages",
-            repo.api_host(),
-            repo.path()
+            "GET {}, following rel=\"next\" pages",
+            client.url(&repo, &format!("/v2/{}/tags/list", repo.path()))
         ),
         || {
             *listed.borrow_mut() = Some(client.list_tags(&repo)?);

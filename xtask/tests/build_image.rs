@@ -18,6 +18,30 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The stand-in node image, a scratch directory, and a `storage.conf` that
+/// points podman at the stand-ins' store; None (after a loud skip, or a
+/// failure under CI) when the tools are missing.
+fn stand_in(test: &str, name: &str) -> Option<(String, PathBuf, PathBuf)> {
+    let mut tools = standin::NODE_TOOLS.to_vec();
+    tools.extend_from_slice(testkit::REGISTRY_TOOLS);
+    if !testkit::tools_present(test, &tools) {
+        return None;
+    }
+    let base = standin::node_base_image().expect("the stand-in node image");
+    let dir = scratch(name);
+    let storage_conf = dir.join("storage.conf");
+    std::fs::write(
+        &storage_conf,
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            standin::storage_root().display(),
+            standin::storage_runroot().display()
+        ),
+    )
+    .expect("write storage.conf");
+    Some((base, dir, storage_conf))
+}
+
 /// podman pointed at the stand-ins' store, building without a daemon.
 fn xtask(args: &[&str], storage_conf: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -39,23 +63,10 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn build_push_skip_and_fail_cleanly() {
-    let mut tools = standin::NODE_TOOLS.to_vec();
-    tools.extend_from_slice(testkit::REGISTRY_TOOLS);
-    if !testkit::tools_present("build_push_skip_and_fail_cleanly", &tools) {
+    let Some((base, dir, storage_conf)) = stand_in("build_push_skip_and_fail_cleanly", "push")
+    else {
         return;
-    }
-    let base = standin::node_base_image().expect("the stand-in node image");
-    let dir = scratch("push");
-    let storage_conf = dir.join("storage.conf");
-    std::fs::write(
-        &storage_conf,
-        format!(
-            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-            standin::storage_root().display(),
-            standin::storage_runroot().display()
-        ),
-    )
-    .expect("write storage.conf");
+    };
     let bundle = standin::crio_bundle(&dir, "amd64", "v1.34.0");
     let registry = Registry::start("build-image-push", Auth::None);
     let repo = format!("{}/kind-crio/node-crio", registry.host());
@@ -250,26 +261,12 @@ fn ctrl_c_during_the_build_cleans_up_and_pushes_nothing() {
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
 
-    let mut tools = standin::NODE_TOOLS.to_vec();
-    tools.extend_from_slice(testkit::REGISTRY_TOOLS);
-    if !testkit::tools_present(
+    let Some((base, dir, storage_conf)) = stand_in(
         "ctrl_c_during_the_build_cleans_up_and_pushes_nothing",
-        &tools,
-    ) {
+        "ctrl-c",
+    ) else {
         return;
-    }
-    let base = standin::node_base_image().expect("the stand-in node image");
-    let dir = scratch("ctrl-c");
-    let storage_conf = dir.join("storage.conf");
-    std::fs::write(
-        &storage_conf,
-        format!(
-            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-            standin::storage_root().display(),
-            standin::storage_runroot().display()
-        ),
-    )
-    .expect("write storage.conf");
+    };
     let bundle = standin::crio_bundle(&dir, "amd64", "v1.34.0");
     let registry = Registry::start("build-image-ctrl-c", Auth::None);
     let repo = format!("{}/kind-crio/interrupted", registry.host());

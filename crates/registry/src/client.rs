@@ -364,7 +364,9 @@ impl Client {
         }
     }
 
-    fn url(&self, repo: &Repository, path_and_query: &str) -> Url {
+    /// The URL of `path_and_query` on `repo`'s registry: plain HTTP on
+    /// loopback or with `insecure`, HTTPS elsewhere. Pure.
+    pub fn url(&self, repo: &Repository, path_and_query: &str) -> Url {
         let plain = repo.is_loopback() || self.options.insecure;
         Url::new(
             if plain { "http" } else { "https" },
