@@ -33,43 +33,38 @@ now_ms() {
     echo $((us / 1000))
 }
 
-# One image: --one N WORK imports entry N of the layout's index.json and
-# writes its outcome (imported, present or failed) to WORK/status.N.
+# One image: --one DIR imports the image that DIR describes (its name in
+# DIR/ref, its manifest digest in DIR/digest, a layout index holding just its
+# entry in DIR/index.json) and writes the outcome (imported, present or
+# failed) to DIR/status. With --fresh the store holds no image yet, so the
+# presence check (a skopeo start-up of its own) is left out.
 import_one() {
-    local n="$1" work="$2"
-    local entry ref digest dir started took out
-    entry=$(jq -c --argjson n "${n}" '.manifests[$n]' "${layout}/index.json") || {
-        log "entry ${n} of ${layout}/index.json: unreadable"
-        echo failed >"${work}/status.${n}"
-        return 0
-    }
-    ref=$(jq -r --arg key "${ref_name}" '.annotations[$key]' <<<"${entry}")
-    digest=$(jq -r '.digest' <<<"${entry}")
+    local fresh="$1" dir="$2"
+    local ref digest started took out
+    read -r ref <"${dir}/ref"
+    read -r digest <"${dir}/digest"
     # Present already, under this name and with this manifest digest?
-    if skopeo inspect --raw "containers-storage:[${storage}]${ref}@${digest}" >/dev/null 2>&1; then
+    if [[ "${fresh}" == false ]] &&
+        skopeo inspect --raw "containers-storage:[${storage}]${ref}@${digest}" >/dev/null 2>&1; then
         log "${ref}: already in CRI-O's storage (${digest})"
-        echo present >"${work}/status.${n}"
+        echo present >"${dir}/status"
         return 0
     fi
     # skopeo picks an image from a layout by name only when its index entry
     # has an OCI media type; kind's own images are Docker schema 2. A layout
     # holding just this entry (same blobs) is read whatever the type.
-    dir="${work}/layout.${n}"
-    mkdir -p "${dir}"
     cp "${layout}/oci-layout" "${dir}/oci-layout"
     ln -s "${layout}/blobs" "${dir}/blobs"
-    jq -c '{schemaVersion: 2, manifests: [.]}' <<<"${entry}" >"${dir}/index.json"
     started=$(now_ms)
     if out=$(skopeo --policy "${policy}" copy --quiet --preserve-digests \
         "oci:${dir}" "containers-storage:[${storage}]${ref}" 2>&1); then
         took=$(($(now_ms) - started))
         log "${ref}: imported ${digest} in ${took} ms"
-        echo imported >"${work}/status.${n}"
+        echo imported >"${dir}/status"
     else
         log "${ref}: FAILED to import ${digest}: ${out//$'\n'/ }"
-        echo failed >"${work}/status.${n}"
+        echo failed >"${dir}/status"
     fi
-    rm -rf "${dir}"
 }
 
 if [[ "${1:-}" == "--one" ]]; then
@@ -87,10 +82,6 @@ if [[ ! -f "${layout}/index.json" ]]; then
     log "no ${layout}/index.json: nothing to import"
     exit 0
 fi
-if ! count=$(jq '.manifests | length' "${layout}/index.json"); then
-    log "${layout}/index.json is not readable JSON: nothing imported, CRI-O will pull every image"
-    exit 0
-fi
 
 jobs="${KIND_CRIO_PRELOAD_JOBS:-}"
 if [[ ! "${jobs}" =~ ^[1-9][0-9]*$ ]]; then
@@ -102,21 +93,50 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "${work}"' EXIT
-self=$(readlink -f "${BASH_SOURCE[0]}")
 started=$(now_ms)
+
+# One jq for the whole index: a directory per image with its name, digest and
+# one-entry layout index, so an import starts no jq of its own.
+if ! jq -r --arg key "${ref_name}" '.manifests[]
+    | [.annotations[$key], .digest, ({schemaVersion: 2, manifests: [.]} | tojson)]
+    | @tsv' "${layout}/index.json" >"${work}/entries"; then
+    log "${layout}/index.json is not readable JSON: nothing imported, CRI-O will pull every image"
+    exit 0
+fi
+count=0
+while IFS=$'\t' read -r ref digest index; do
+    dir="${work}/${count}"
+    mkdir "${dir}"
+    echo "${ref}" >"${dir}/ref"
+    echo "${digest}" >"${dir}/digest"
+    echo "${index}" >"${dir}/index.json"
+    count=$((count + 1))
+done <"${work}/entries"
+
+# containers-storage keeps its image list in ROOT/DRIVER-images/images.json;
+# before the first image is stored there is none, and no image to skip.
+driver="${storage%%@*}"
+root="${storage#*@}"
+root="${root%%+*}"
+fresh=false
+if [[ ! -e "${root}/${driver}-images/images.json" ]]; then
+    fresh=true
+fi
+
+self=$(readlink -f "${BASH_SOURCE[0]}")
 if ((count > 0)); then
-    seq 0 $((count - 1)) | xargs -P "${jobs}" -I '{}' bash "${self}" --one '{}' "${work}"
+    seq 0 $((count - 1)) | xargs -P "${jobs}" -I '{}' bash "${self}" --one "${fresh}" "${work}/{}"
 fi
 
 imported=0 present=0 failed=0 failures=""
 for ((n = 0; n < count; n++)); do
-    status=$(cat "${work}/status.${n}" 2>/dev/null || echo failed)
+    status=$(cat "${work}/${n}/status" 2>/dev/null || echo failed)
     case "${status}" in
     imported) imported=$((imported + 1)) ;;
     present) present=$((present + 1)) ;;
     *)
         failed=$((failed + 1))
-        ref=$(jq -r --argjson n "${n}" --arg key "${ref_name}" '.manifests[$n].annotations[$key]' "${layout}/index.json" || echo "entry ${n}")
+        read -r ref <"${work}/${n}/ref"
         failures="${failures} ${ref}"
         ;;
     esac
