@@ -93,6 +93,11 @@ pub const TEST_TOOLS: &[Tool] = &[
         install: "apt-get install jq",
         checks: "the preload scripts",
     },
+    Tool {
+        program: "systemd-nspawn",
+        install: "apt-get install systemd-container",
+        checks: "booting a built node image with its own systemd (the preload unit at boot)",
+    },
 ];
 
 const SHELLCHECK: Tool = Tool {

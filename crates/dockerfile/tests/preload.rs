@@ -12,7 +12,10 @@
 //! - the build step inside a real image build (buildah) on the stand-in kind
 //!   node image, whose own containerd holds kind's preloaded images: the
 //!   layout, the blobs link, the pins, the enabled unit (`systemd-analyze
-//!   verify` in the built root), skopeo, and what it all adds to the image.
+//!   verify` in the built root), skopeo, and what it all adds to the image;
+//! - that image booted with its own systemd (systemd-nspawn): the unit runs
+//!   before CRI-O starts and leaves every recorded image in CRI-O's overlay
+//!   storage; a second boot on the same /var imports nothing.
 
 mod common;
 
@@ -490,7 +493,12 @@ fn node_image_build_records_kinds_images_for_crio() {
     let test = "node_image_build_records_kinds_images_for_crio";
     let mut tools = standin::NODE_TOOLS.to_vec();
     tools.extend(standin::BUNDLE_TOOLS);
-    tools.extend(["systemctl", "systemd-analyze", "sha256sum"]);
+    tools.extend([
+        "systemctl",
+        "systemd-analyze",
+        "sha256sum",
+        "systemd-nspawn",
+    ]);
     if !testkit::tools_present(test, &tools) {
         return;
     }
@@ -552,10 +560,12 @@ fn node_image_build_records_kinds_images_for_crio() {
     let index = json_file(&layout.join("index.json"));
     let entries = index["manifests"].as_array().expect("manifests");
     let mut refs = Vec::new();
+    let mut recorded = Vec::new();
     for e in entries {
         let reference = e["annotations"][REF_NAME].as_str().expect("a name");
         let digest = e["digest"].as_str().expect("a digest");
         refs.push(reference.to_owned());
+        recorded.push((reference.to_owned(), digest.to_owned()));
         let manifest = blob(&content, digest);
         assert_eq!(sha256_of(&manifest), digest, "{reference}");
         let a = &known[reference];
@@ -679,4 +689,167 @@ fn node_image_build_records_kinds_images_for_crio() {
         image_bytes as f64 / (1024.0 * 1024.0)
     );
     assert!(share < 0.01, "{own} of {image_bytes} bytes");
+
+    // Booted: the node's own systemd runs the unit before CRI-O, and the
+    // images land in CRI-O's storage; a second boot on the same /var (as
+    // after `docker restart` of a kind node) imports nothing.
+    let node = dir.path().join("booted");
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", root.path().display()))
+            .arg(&node),
+    );
+    let first = boot(&node, &dir.path().join("boot-1"), &recorded);
+    let n = recorded.len();
+    assert!(
+        first.preload_log.contains(&format!(
+            "{n} images: {n} imported, 0 already present, 0 failed"
+        )),
+        "{}",
+        first.preload_log
+    );
+    let second = boot(&node, &dir.path().join("boot-2"), &recorded);
+    assert!(
+        second.preload_log.contains(&format!(
+            "{n} images: 0 imported, {n} already present, 0 failed"
+        )),
+        "{}",
+        second.preload_log
+    );
+}
+
+/// What the check unit saw in a booted node.
+struct Booted {
+    preload_log: String,
+}
+
+/// The check the booted node runs once CRI-O's start job is over: the units'
+/// state, the preload's journal, and whether each recorded image is in CRI-O's
+/// storage under its name and manifest digest; then it powers the node off.
+const BOOT_CHECK: &str = r#"#!/bin/bash
+out=/kind-crio-check
+trap 'systemctl poweroff --no-block' EXIT
+for unit in kind-crio-preload.service crio.service; do
+    systemctl show --property=ActiveState,Result,ExecMainStatus,ActiveEnterTimestampMonotonic,InactiveExitTimestampMonotonic "${unit}" >"${out}/${unit}"
+done
+journalctl --boot --output=cat --unit=kind-crio-preload.service >"${out}/preload.log" 2>&1
+store='overlay@/var/lib/containers/storage+/run/containers/storage'
+while read -r ref digest; do
+    if err=$(skopeo inspect --raw "containers-storage:[${store}]${ref}@${digest}" 2>&1 >/dev/null); then
+        echo "${ref} ${digest} present"
+    else
+        echo "${ref} ${digest} missing: ${err}"
+    fi
+done </opt/kind-crio/preload/images.txt >"${out}/images"
+"#;
+
+const BOOT_CHECK_UNIT: &str = "[Unit]
+Description=Test: what the booted node shows of the preload, then power off
+After=kind-crio-preload.service crio.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/bin/kind-crio-check.sh
+";
+
+/// Boots `node` (a root file system) with systemd-nspawn, the image's own
+/// systemd as PID 1, until the check unit powers it off; asserts what every
+/// boot must show and returns the rest.
+fn boot(node: &Path, results: &Path, recorded: &[(String, String)]) -> Booted {
+    std::fs::create_dir_all(results).expect("a results directory");
+    let write = |path: &str, text: &str, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = node.join(path);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    write("usr/local/bin/kind-crio-check.sh", BOOT_CHECK, 0o755);
+    write(
+        "etc/systemd/system/kind-crio-check.service",
+        BOOT_CHECK_UNIT,
+        0o644,
+    );
+    let wants = node.join("etc/systemd/system/multi-user.target.wants/kind-crio-check.service");
+    let _ = std::fs::remove_file(&wants);
+    std::os::unix::fs::symlink("/etc/systemd/system/kind-crio-check.service", &wants)
+        .expect("enable the check unit");
+
+    // --keep-unit and --register=no: no host systemd or machined is needed.
+    static BOOTS: AtomicUsize = AtomicUsize::new(0);
+    let machine = format!(
+        "kind-crio-test-{}-{}",
+        std::process::id(),
+        BOOTS.fetch_add(1, Ordering::Relaxed)
+    );
+    let console = results.join("console.log");
+    let mut child = Command::new("systemd-nspawn")
+        .args(["--quiet", "--boot", "--register=no", "--keep-unit"])
+        .args(["--console=pipe", "--private-network"])
+        .arg(format!("--machine={machine}"))
+        .arg(format!("--directory={}", node.display()))
+        .arg(format!("--bind={}:/kind-crio-check", results.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&console).expect("the console log"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run systemd-nspawn");
+    let deadline = Instant::now() + std::time::Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for systemd-nspawn") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // nspawn leaves its propagation directory behind when /run is no tmpfs.
+    let _ = std::fs::remove_dir_all(Path::new("/run/systemd/nspawn/propagate").join(&machine));
+    let console_text = std::fs::read_to_string(&console).unwrap_or_default();
+    let file = |name: &str| {
+        std::fs::read_to_string(results.join(name)).unwrap_or_else(|e| {
+            panic!("{name} from the booted node: {e} (nspawn {status:?}); console:\n{console_text}")
+        })
+    };
+    let show = |unit: &str| -> BTreeMap<String, String> {
+        file(unit)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
+    let preload = show("kind-crio-preload.service");
+    let crio = show("crio.service");
+    let preload_log = file("preload.log");
+    // The unit ran and succeeded, and CRI-O was started only after it had
+    // finished (Before=crio.service).
+    assert_eq!(
+        preload["ActiveState"], "active",
+        "{preload:?}\n{preload_log}"
+    );
+    assert_eq!(preload["Result"], "success", "{preload:?}\n{preload_log}");
+    let finished: u64 = preload["ActiveEnterTimestampMonotonic"]
+        .parse()
+        .expect("a time");
+    let crio_started: u64 = crio["InactiveExitTimestampMonotonic"]
+        .parse()
+        .expect("a time");
+    assert!(
+        finished > 0 && crio_started >= finished,
+        "CRI-O left inactive at {crio_started} µs, the preload finished at {finished} µs: {crio:?}"
+    );
+    // Every recorded image is in CRI-O's storage, name and digest.
+    let images = file("images");
+    let mut want: Vec<String> = recorded
+        .iter()
+        .map(|(r, d)| format!("{r} {d} present"))
+        .collect();
+    want.sort_unstable();
+    let mut got: Vec<String> = images.lines().map(str::to_owned).collect();
+    got.sort_unstable();
+    assert_eq!(got, want, "{preload_log}");
+    Booted { preload_log }
 }
