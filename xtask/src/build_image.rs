@@ -32,6 +32,12 @@ a kubernetes checkout at the version, `kind build node-image --base-image`).
 An image whose io.kind-crio.inputs.digest label equals the rendered context's is not
 built again (checked locally, and in the target registry with --push).
 
+Several --arch make one multi-arch index. A published or given node image is one
+multi-platform base: one context, built for every platform. Node images kind builds are
+one per architecture (localhost/kind-crio/node:V-ARCH): podman copies them from docker,
+builds a context on each and joins them in one manifest list, so that needs --engine
+podman. Architectures other than the host's run under QEMU (binfmt handlers installed).
+
 Examples:
   cargo xtask build-image                                  # the defaults, local image only
   cargo xtask build-image --kubernetes v1.36.0-rc.0 --push --image ghcr.io/OWNER/kindnode-crio
@@ -103,21 +109,40 @@ pub enum NodeImage {
     /// `kindest/node:V@sha256:…`.
     Published(ImageRef),
     /// Built locally with kind (`kind` is its version, whose sources a
-    /// `source` build uses) and tagged `local`.
+    /// `source` build uses): one image per architecture, as kind builds them.
     Build {
         how: BuildNode,
-        local: ImageRef,
+        images: Vec<(Arch, ImageRef)>,
         kind: String,
     },
 }
 
-impl NodeImage {
-    pub fn reference(&self) -> &ImageRef {
-        match self {
-            NodeImage::Given(r) | NodeImage::Published(r) => r,
-            NodeImage::Build { local, .. } => local,
-        }
+/// One build of the engine: a rendered context and the platforms built from
+/// it. A published or given node image is one multi-platform base, so one
+/// context serves every architecture; node images kind builds are one per
+/// architecture, so each gets its own context (its own `FROM`).
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub arches: Vec<Arch>,
+    pub inputs: dockerfile::Inputs,
+    pub context: dockerfile::Context,
+    /// The context's directory in the work directory: `context`, or
+    /// `context-ARCH` when there is one per architecture.
+    pub dir_name: String,
+}
+
+impl Variant {
+    fn platforms(&self) -> String {
+        platforms(&self.arches)
     }
+}
+
+fn platforms(arches: &[Arch]) -> String {
+    arches
+        .iter()
+        .map(|a| format!("linux/{a}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Everything decided before any command runs.
@@ -129,7 +154,8 @@ pub struct Resolved {
     pub engine: Engine,
     pub target: ImageRef,
     pub node: NodeImage,
-    pub context: dockerfile::Context,
+    /// At least one; the first holds the first --arch.
+    pub variants: Vec<Variant>,
     pub proxy: BuildProxy,
     pub push: bool,
     /// Where the context (and any checkout) goes, relative to the project root.
@@ -246,22 +272,40 @@ impl BuildImageArgs {
                 digest: None,
             },
         };
-        let node = self.node_image(config, &kubernetes, lookup)?;
-        if matches!(node, NodeImage::Build { .. }) && arches.len() > 1 {
-            bail!(
-                "kind builds a node image for one architecture at a time; for several --arch, give a multi-arch --node-image (kindest/node has no {kubernetes})"
-            );
-        }
-        let context_args = ContextArgs {
-            kubernetes: Some(kubernetes.to_string()),
-            crio: self.crio.clone(),
-            base_image: Some(node.reference().to_string()),
-            arch: arches[0].to_string(),
-            source: self.source.clone(),
+        let node = self.node_image(config, &kubernetes, &arches, lookup)?;
+        let variants = match &node {
+            NodeImage::Given(base) | NodeImage::Published(base) => {
+                vec![self.variant(config, &kubernetes, base, &arches, "context")?]
+            }
+            NodeImage::Build { images, .. } if images.len() > 1 => {
+                if engine == Engine::Docker {
+                    bail!(
+                        "kind builds one node image per architecture, and docker cannot join local images of several architectures into one index without pushing each first; use --engine podman (it takes kind's node images from docker), or build one --arch per run"
+                    );
+                }
+                images
+                    .iter()
+                    .map(|(arch, base)| {
+                        self.variant(
+                            config,
+                            &kubernetes,
+                            base,
+                            &[*arch],
+                            &format!("context-{arch}"),
+                        )
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+            NodeImage::Build { images, .. } => {
+                vec![self.variant(config, &kubernetes, &images[0].1, &arches, "context")?]
+            }
         };
-        let inputs = context_args.inputs(config)?;
-        let context = dockerfile::render(&inputs);
-        let digest = context.inputs_digest().unwrap_or_default().to_owned();
+        let stream = variants[0].inputs.stream.clone();
+        let digest = variants[0]
+            .context
+            .inputs_digest()
+            .unwrap_or_default()
+            .to_owned();
         // Skipping is an optimisation: when the registry cannot be asked, say
         // so and build (the push, not this check, is what must succeed).
         let published = if self.push {
@@ -294,15 +338,40 @@ impl BuildImageArgs {
             workdir: PathBuf::from("target/kind-crio/build-image")
                 .join(target.tag.clone().unwrap_or_default()),
             kubernetes,
-            stream: inputs.stream,
+            stream,
             arches,
             engine,
             target,
             node,
-            context,
+            variants,
             proxy,
             push: self.push,
             up_to_date,
+        })
+    }
+
+    /// The context for `arches` on `base`.
+    fn variant(
+        &self,
+        config: &Config,
+        kubernetes: &KubernetesVersion,
+        base: &ImageRef,
+        arches: &[Arch],
+        dir_name: &str,
+    ) -> Result<Variant> {
+        let context_args = ContextArgs {
+            kubernetes: Some(kubernetes.to_string()),
+            crio: self.crio.clone(),
+            base_image: Some(base.to_string()),
+            arch: arches[0].to_string(),
+            source: self.source.clone(),
+        };
+        let inputs = context_args.inputs(config)?;
+        Ok(Variant {
+            arches: arches.to_vec(),
+            context: dockerfile::render(&inputs),
+            inputs,
+            dir_name: dir_name.to_owned(),
         })
     }
 
@@ -310,6 +379,7 @@ impl BuildImageArgs {
         &self,
         config: &Config,
         kubernetes: &KubernetesVersion,
+        arches: &[Arch],
         lookup: &dyn Lookup,
     ) -> Result<NodeImage> {
         if let Some(r) = &self.node_image {
@@ -317,8 +387,20 @@ impl BuildImageArgs {
                 ImageRef::parse(r).context("--node-image")?,
             ));
         }
-        let local = ImageRef::parse(&format!("localhost/kind-crio/node:{kubernetes}"))
-            .context("the local node image name")?;
+        // kind tags what it builds; with several architectures, one tag each.
+        let images = arches
+            .iter()
+            .map(|arch| {
+                let tag = if arches.len() > 1 {
+                    format!("{kubernetes}-{arch}")
+                } else {
+                    kubernetes.to_string()
+                };
+                ImageRef::parse(&format!("localhost/kind-crio/node:{tag}"))
+                    .map(|image| (*arch, image))
+                    .context("the local node image name")
+            })
+            .collect::<Result<Vec<_>>>()?;
         let build = |how| -> Result<NodeImage> {
             let kind = lookup.kind_version()?;
             let version = crate::doctor::parse_kind_version(&format!("kind {kind}"))
@@ -328,7 +410,7 @@ impl BuildImageArgs {
                     "kind {kind} cannot build node images from release binaries (--type arrived in v0.24.0); upgrade kind"
                 );
             }
-            Ok(NodeImage::Build { how, local, kind })
+            Ok(NodeImage::Build { how, images, kind })
         };
         if let Some(how) = self.build_node {
             return build(how);
@@ -364,129 +446,29 @@ fn parse_target(s: &str, kubernetes: &KubernetesVersion) -> Result<ImageRef> {
     }
 }
 
-/// The steps for a resolved build. Building it writes nothing: the context
-/// is written by the plan's own "Rendering" step.
+/// The steps for a resolved build. Building it writes nothing: the contexts
+/// are written by the plan's own "Rendering" steps.
 pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
     let mut plan = Plan::new();
-    let workdir = r.workdir.clone();
-    let context_dir = workdir.join("context");
     let target = r.target.to_string();
 
-    if r.up_to_date == UpToDate::InRegistry {
-        plan.native(
-            format!("{target} is up to date in its registry"),
-            format!(
-                "inputs digest {} already published; nothing to build or push",
-                r.context.inputs_digest().unwrap_or("?")
-            ),
-            || Ok(()),
-        );
-        return plan;
-    }
-
-    if let NodeImage::Build { how, local, kind } = &r.node {
-        let k = r.kubernetes.to_string();
-        let node = local.to_string();
-        let arch = r.arches[0].to_string();
-        match how {
-            BuildNode::Release => {
-                plan.cmd(
-                    format!("Building node image {node} (kind, release binaries)"),
-                    cmd!(
-                        sh,
-                        "kind build node-image --type release --arch {arch} --image {node} {k}"
-                    ),
-                );
-            }
-            BuildNode::Source => {
-                let kind_dir = workdir.join("kind");
-                let k8s_dir = workdir.join("kubernetes");
-                let base = format!("localhost/kind-crio/base:{k}");
-                let registry = "localhost/kind-crio";
-                plan.cmds(
-                    "Fetching kind and Kubernetes sources",
-                    vec![
-                        cmd!(sh, "git clone --depth 1 --branch {kind} https://github.com/kubernetes-sigs/kind {kind_dir}"),
-                        cmd!(sh, "git clone --depth 1 --branch {k} https://github.com/kubernetes/kubernetes {k8s_dir}"),
-                    ],
-                );
-                plan.cmd(
-                    format!("Building kind's base image {base}"),
-                    cmd!(
-                        sh,
-                        "make -C {kind_dir}/images/base quick REGISTRY={registry} TAG={k}"
-                    ),
-                );
-                plan.cmd(
-                    format!("Building node image {node} (kind, from source)"),
-                    cmd!(sh, "kind build node-image --type source --arch {arch} --base-image {base} --image {node} {k8s_dir}"),
-                );
-            }
-        }
-    }
-
-    if r.up_to_date != UpToDate::Locally {
-        let ctx = &r.context;
-        let dir = context_dir.clone();
-        plan.native(
-            "Rendering the CRI-O build context",
-            format!(
-                "write {} files into {} (inputs digest {})",
-                ctx.files.len(),
-                dir.display(),
-                ctx.inputs_digest().unwrap_or("?")
-            ),
-            move || {
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir)
-                        .with_context(|| format!("cannot clear {}", dir.display()))?;
-                }
-                dockerfile::write_context(ctx, &dir)
-                    .with_context(|| format!("cannot write {}", dir.display()))
-            },
-        );
-        let platforms = r
-            .arches
-            .iter()
-            .map(|a| format!("linux/{a}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let build_args: Vec<String> = r
-            .proxy
-            .build_args()
-            .into_iter()
-            .flat_map(|(k, v)| ["--build-arg".to_owned(), format!("{k}={v}")])
-            .collect();
-        let multi = r.arches.len() > 1;
-        let build = match (r.engine, multi) {
-            (Engine::Docker, false) => cmd!(
-                sh,
-                "docker build --platform {platforms} {build_args...} -t {target} {context_dir}"
-            ),
-            // Several platforms in one index need a BuildKit builder that can
-            // hold them (the docker-container driver); it pushes as it finishes.
-            (Engine::Docker, true) => {
-                cmd!(
-                    sh,
-                    "docker buildx build --builder kind-crio --platform {platforms} {build_args...} --push -t {target} {context_dir}"
-                )
-            }
-            (Engine::Podman, false) => cmd!(
-                sh,
-                "podman build --format docker --platform {platforms} {build_args...} -t {target} {context_dir}"
-            ),
-            (Engine::Podman, true) => cmd!(
-                sh,
-                "podman build --format docker --platform {platforms} {build_args...} --manifest {target} {context_dir}"
-            ),
-        };
-        if r.engine == Engine::Docker && multi {
-            plan.cmd(
-                "Preparing a multi-platform builder",
-                cmd!(sh, "sh -c 'docker buildx inspect kind-crio >/dev/null 2>&1 || docker buildx create --name kind-crio --driver docker-container'"),
+    match r.up_to_date {
+        UpToDate::InRegistry => {
+            plan.native(
+                format!("{target} is up to date in its registry"),
+                format!(
+                    "inputs digest {} already published; nothing to build or push",
+                    r.variants[0].context.inputs_digest().unwrap_or("?")
+                ),
+                || Ok(()),
             );
+            return plan;
         }
-        plan.cmd(format!("Building {target} for {platforms}"), build);
+        UpToDate::Locally => {}
+        UpToDate::Nowhere => {
+            node_steps(sh, r, &mut plan);
+            build_steps(sh, r, &mut plan);
+        }
     }
 
     if r.push && !(r.engine == Engine::Docker && r.arches.len() > 1) {
@@ -502,15 +484,17 @@ pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
         plan.cmd(format!("Pushing {target}"), push);
     }
 
-    if matches!(
-        r.node,
-        NodeImage::Build {
-            how: BuildNode::Source,
-            ..
-        }
-    ) && r.engine == Engine::Docker
+    if r.up_to_date == UpToDate::Nowhere
+        && matches!(
+            r.node,
+            NodeImage::Build {
+                how: BuildNode::Source,
+                ..
+            }
+        )
     {
-        // kind's `make quick` leaves its docker-container builder current, and
+        // kind's `make quick` makes a docker-container builder current (it
+        // always builds with docker buildx, whatever engine builds ours), and
         // that builder cannot see local images: give the default one back.
         plan.always();
         plan.cmd(
@@ -519,13 +503,190 @@ pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
         );
     }
     plan.always();
-    let dir = workdir.clone();
+    let workdir = r.workdir.clone();
     plan.native(
         "Removing the temporary directory",
         format!("rm -rf {}", workdir.display()),
-        move || remove_dir(&dir),
+        move || remove_dir(&workdir),
     );
     plan
+}
+
+/// Building the node images with kind (into docker, where kind builds), and
+/// handing them to podman when podman builds ours.
+fn node_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
+    let NodeImage::Build { how, images, kind } = &r.node else {
+        return;
+    };
+    let k = r.kubernetes.to_string();
+    let multi = images.len() > 1;
+    match how {
+        BuildNode::Release => {
+            for (arch, image) in images {
+                let (arch, node) = (arch.to_string(), image.to_string());
+                plan.cmd(
+                    format!("Building node image {node} (kind, release binaries)"),
+                    cmd!(
+                        sh,
+                        "kind build node-image --type release --arch {arch} --image {node} {k}"
+                    ),
+                );
+            }
+        }
+        BuildNode::Source => {
+            let kind_dir = r.workdir.join("kind");
+            let k8s_dir = r.workdir.join("kubernetes");
+            let registry = "localhost/kind-crio";
+            plan.cmds(
+                "Fetching kind and Kubernetes sources",
+                vec![
+                    cmd!(sh, "git clone --depth 1 --branch {kind} https://github.com/kubernetes-sigs/kind {kind_dir}"),
+                    cmd!(sh, "git clone --depth 1 --branch {k} https://github.com/kubernetes/kubernetes {k8s_dir}"),
+                ],
+            );
+            for (arch, image) in images {
+                let (arch, node) = (arch.to_string(), image.to_string());
+                let tag = if multi {
+                    format!("{k}-{arch}")
+                } else {
+                    k.clone()
+                };
+                let base = format!("{registry}/base:{tag}");
+                // PLATFORMS on the command line wins over `quick`'s own
+                // (the host's platform): the base for exactly this --arch.
+                plan.cmd(
+                    format!("Building kind's base image {base}"),
+                    cmd!(
+                        sh,
+                        "make -C {kind_dir}/images/base quick REGISTRY={registry} TAG={tag} PLATFORMS=linux/{arch}"
+                    ),
+                );
+                plan.cmd(
+                    format!("Building node image {node} (kind, from source)"),
+                    cmd!(sh, "kind build node-image --type source --arch {arch} --base-image {base} --image {node} {k8s_dir}"),
+                );
+            }
+        }
+    }
+    if r.engine == Engine::Podman {
+        let refs: Vec<String> = images
+            .iter()
+            .map(|(_, image)| format!("docker-daemon:{image}"))
+            .collect();
+        plan.cmds(
+            "Copying the node images from docker into podman's storage",
+            refs.into_iter()
+                .map(|from| cmd!(sh, "podman pull {from}"))
+                .collect(),
+        );
+    }
+}
+
+/// Removes the list (or image) named `target`, if there is one, so that
+/// `podman build --manifest` starts a new list.
+fn new_manifest_list(sh: &Shell, target: &str) -> Result<()> {
+    let exists = |what: &str| -> Result<bool> {
+        Ok(cmd!(sh, "podman {what} exists {target}")
+            .quiet()
+            .ignore_status()
+            .ignore_stderr()
+            .output()
+            .context("cannot run podman: is it installed?")?
+            .status
+            .success())
+    };
+    if exists("manifest")? {
+        cmd!(sh, "podman manifest rm {target}")
+            .quiet()
+            .ignore_stdout()
+            .run()?;
+    } else if exists("image")? {
+        cmd!(sh, "podman rmi {target}")
+            .quiet()
+            .ignore_stdout()
+            .run()?;
+    }
+    Ok(())
+}
+
+/// Rendering each variant's context and building it.
+fn build_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
+    let target = r.target.to_string();
+    let multi = r.arches.len() > 1;
+    let build_args: Vec<String> = r
+        .proxy
+        .build_args()
+        .into_iter()
+        .flat_map(|(k, v)| ["--build-arg".to_owned(), format!("{k}={v}")])
+        .collect();
+    if r.engine == Engine::Docker && multi {
+        plan.cmd(
+            "Preparing a multi-platform builder",
+            cmd!(sh, "sh -c 'docker buildx inspect kind-crio >/dev/null 2>&1 || docker buildx create --name kind-crio --driver docker-container'"),
+        );
+    }
+    if r.engine == Engine::Podman && multi {
+        // `podman build --manifest` adds to a list that already exists: start
+        // from none, so an earlier run's images are not pushed with this one's.
+        let name = target.clone();
+        plan.native(
+            format!("Starting a new manifest list {target}"),
+            format!("podman manifest rm {target} (or podman rmi {target}) if it exists"),
+            move || new_manifest_list(sh, &name),
+        );
+    }
+    for variant in &r.variants {
+        let dir = r.workdir.join(&variant.dir_name);
+        let ctx = &variant.context;
+        let write_dir = dir.clone();
+        plan.native(
+            if r.variants.len() > 1 {
+                format!(
+                    "Rendering the CRI-O build context for {}",
+                    variant.platforms()
+                )
+            } else {
+                "Rendering the CRI-O build context".to_owned()
+            },
+            format!(
+                "write {} files into {} (inputs digest {})",
+                ctx.files.len(),
+                dir.display(),
+                ctx.inputs_digest().unwrap_or("?")
+            ),
+            move || {
+                if write_dir.exists() {
+                    std::fs::remove_dir_all(&write_dir)
+                        .with_context(|| format!("cannot clear {}", write_dir.display()))?;
+                }
+                dockerfile::write_context(ctx, &write_dir)
+                    .with_context(|| format!("cannot write {}", write_dir.display()))
+            },
+        );
+        let platforms = variant.platforms();
+        let build_args = &build_args;
+        let build = match (r.engine, multi) {
+            (Engine::Docker, false) => cmd!(
+                sh,
+                "docker build --platform {platforms} {build_args...} -t {target} {dir}"
+            ),
+            // Several platforms in one index need a BuildKit builder that can
+            // hold them (the docker-container driver); it pushes as it finishes.
+            (Engine::Docker, true) => cmd!(
+                sh,
+                "docker buildx build --builder kind-crio --platform {platforms} {build_args...} --push -t {target} {dir}"
+            ),
+            (Engine::Podman, false) => cmd!(
+                sh,
+                "podman build --format docker --platform {platforms} {build_args...} -t {target} {dir}"
+            ),
+            (Engine::Podman, true) => cmd!(
+                sh,
+                "podman build --format docker --platform {platforms} {build_args...} --manifest {target} {dir}"
+            ),
+        };
+        plan.cmd(format!("Building {target} for {platforms}"), build);
+    }
 }
 
 /// Plain HTTP to a loopback registry, as docker does on its own.
@@ -550,16 +711,23 @@ pub fn summary(r: &Resolved) -> String {
     let node = match &r.node {
         NodeImage::Given(i) => format!("node image {i} (given)"),
         NodeImage::Published(i) => format!("node image {i} (published)"),
-        NodeImage::Build {
-            how: BuildNode::Release,
-            local,
-            kind,
-        } => format!("node image {local} (to build with kind {kind} from release binaries)"),
-        NodeImage::Build {
-            how: BuildNode::Source,
-            local,
-            kind,
-        } => format!("node image {local} (to build with kind {kind} from source)"),
+        NodeImage::Build { how, images, kind } => {
+            let names = images
+                .iter()
+                .map(|(_, i)| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let from = match how {
+                BuildNode::Release => "release binaries",
+                BuildNode::Source => "source",
+            };
+            let noun = if images.len() > 1 {
+                "node images"
+            } else {
+                "node image"
+            };
+            format!("{noun} {names} (to build with kind {kind} from {from})")
+        }
     };
     let state = match r.up_to_date {
         UpToDate::Nowhere => "",
@@ -705,6 +873,43 @@ mod tests {
                 nowhere(Some(DIGEST)),
             ),
             (
+                "build-node-release-podman",
+                &["--engine", "podman", "--build-node", "release"],
+                nowhere(Some(DIGEST)),
+            ),
+            (
+                "multi-arch-build-node-release-push-podman",
+                &[
+                    "--kubernetes",
+                    "v1.36.0-alpha.2",
+                    "--arch",
+                    "amd64",
+                    "arm64",
+                    "--push",
+                    "--engine",
+                    "podman",
+                    "--image",
+                    "ghcr.io/owner/kindnode-crio",
+                ],
+                nowhere(None),
+            ),
+            (
+                "multi-arch-build-node-source-push-podman",
+                &[
+                    "--build-node",
+                    "source",
+                    "--arch",
+                    "amd64",
+                    "arm64",
+                    "--push",
+                    "--engine",
+                    "podman",
+                    "--image",
+                    "ghcr.io/owner/kindnode-crio",
+                ],
+                nowhere(Some(DIGEST)),
+            ),
+            (
                 "proxy-and-bundle",
                 &[
                     "--crio",
@@ -728,7 +933,11 @@ mod tests {
     #[test]
     fn skips_what_is_already_built() {
         let fresh = resolve(&[], &nowhere(Some(DIGEST))).unwrap();
-        let digest = fresh.context.inputs_digest().unwrap().to_owned();
+        let digest = fresh.variants[0]
+            .context
+            .inputs_digest()
+            .unwrap()
+            .to_owned();
         let sh = Shell::new().unwrap();
 
         let local = Fake {
@@ -774,14 +983,77 @@ mod tests {
         );
     }
 
+    /// The script run for real against podman: an old list, a plain image
+    /// under the name, and nothing at all.
+    #[test]
+    fn a_new_manifest_list_replaces_what_had_the_name() {
+        let test = "a_new_manifest_list_replaces_what_had_the_name";
+        if !testkit::tools_present(test, &["podman", "tar"]) {
+            return;
+        }
+        let dir = testkit::TempDir::new(test);
+        let conf = dir.path().join("storage.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let sh = Shell::new().unwrap();
+        sh.set_var("CONTAINERS_STORAGE_CONF", &conf);
+        let name = "localhost/kind-crio-test/list:v1";
+        let exists = |what: &str| {
+            cmd!(sh, "podman {what} exists {name}")
+                .quiet()
+                .ignore_status()
+                .ignore_stderr()
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        let run = || new_manifest_list(&sh, name).unwrap();
+
+        cmd!(sh, "podman manifest create {name}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .unwrap();
+        assert!(exists("manifest"));
+        run();
+        assert!(!exists("manifest") && !exists("image"));
+
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        std::fs::write(rootfs.join("hello"), "hello\n").unwrap();
+        let tarball = dir.path().join("rootfs.tar");
+        cmd!(sh, "tar -C {rootfs} -cf {tarball} hello")
+            .run()
+            .unwrap();
+        cmd!(sh, "podman import {tarball} {name}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .unwrap();
+        assert!(exists("image") && !exists("manifest"));
+        run();
+        assert!(!exists("image"));
+
+        run();
+        assert!(!exists("manifest") && !exists("image"));
+    }
+
     #[test]
     fn refuses_what_cannot_work() {
         let f = nowhere(None);
         let err = |argv: &[&str]| format!("{:#}", resolve(argv, &f).unwrap_err());
         assert!(
             err(&["--arch", "amd64", "arm64", "--push"])
-                .contains("kind builds a node image for one architecture")
+                .contains("kind builds one node image per architecture")
         );
+        assert!(err(&["--arch", "amd64", "arm64", "--push"]).contains("use --engine podman"));
         assert!(
             err(&[
                 "--arch",
