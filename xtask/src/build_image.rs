@@ -952,6 +952,19 @@ mod tests {
             !p.contains("docker build") && !p.contains("Rendering"),
             "{p}"
         );
+        // Built locally on a node image kind would build: kind is not run.
+        let build = ["--build-node", "release"];
+        let built = Fake {
+            local: resolve(&build, &nowhere(Some(DIGEST))).unwrap().variants[0]
+                .context
+                .inputs_digest()
+                .map(str::to_owned),
+            ..nowhere(Some(DIGEST))
+        };
+        let r = resolve(&build, &built).unwrap();
+        assert_eq!(r.up_to_date, UpToDate::Locally);
+        let p = plan(&sh, &r).render();
+        assert!(!p.contains("kind build"), "{p}");
         // Locally built and --push: only the push remains.
         let r = resolve(&["--push"], &local).unwrap();
         let p = plan(&sh, &r).render();
