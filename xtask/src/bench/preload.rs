@@ -3,7 +3,9 @@
 //! of the same layers (`gzip -dc > /dev/null` of each layer's gzip form, one
 //! after another), measured in the same run, interleaved, medians. Also shown:
 //! reading the layers as containerd stores them (kind keeps its own images'
-//! layers uncompressed: `cat` for those, `gzip -dc` for the rest).
+//! layers uncompressed: `cat` for those, `gzip -dc` for the rest), and bare
+//! `skopeo copy` of each image, one after another, with nothing around it:
+//! what the import costs before any of the script's own work.
 //!
 //! The images are the stand-in set of every shape kind leaves in containerd
 //! (`testkit::oci::kind_like_set`), loaded into a private containerd as kind
@@ -38,6 +40,7 @@ pub struct BenchPreloadArgs {
 struct Row {
     import: Duration,
     import_serial: Duration,
+    skopeo: Duration,
     gzip: Duration,
     as_stored: Duration,
     jobs: usize,
@@ -107,6 +110,8 @@ pub fn run(args: &BenchPreloadArgs, ui: &Ui) -> Result<()> {
         remove_store(&dir.path().join("probe"));
         Ok(if probe.is_ok() { "overlay" } else { "vfs" })
     })?;
+    let singles = one_entry_layouts(&layout, &dir.path().join("singles"))?;
+    let policy = ctx.join("kind-crio/files/opt/kind-crio/policy.json");
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let row = ui.step(
         &format!("Timing {} runs each ({driver} storage)", args.runs),
@@ -115,23 +120,27 @@ pub fn run(args: &BenchPreloadArgs, ui: &Ui) -> Result<()> {
                 .iter()
                 .flat_map(|a| a.layer_gzips.iter().map(|p| (p.clone(), true)))
                 .collect();
-            let (mut a, mut b, mut g, mut f) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut a, mut b, mut g, mut f, mut k) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for i in 0..=args.runs {
                 let store = dir.path().join(format!("store-{i}"));
                 let ta = import(&ctx, &layout, &store, driver, jobs)?;
                 let tb = import(&ctx, &layout, &store, driver, 1)?;
                 let tg = floor(&gzips)?;
                 let tf = floor(&layers)?;
+                let tk = bare_skopeo(&singles, &policy, &store, driver)?;
                 if i > 0 {
                     a.push(ta);
                     b.push(tb);
                     g.push(tg);
                     f.push(tf);
+                    k.push(tk);
                 }
             }
             Ok(Row {
                 import: median(&mut a),
                 import_serial: median(&mut b),
+                skopeo: median(&mut k),
                 gzip: median(&mut g),
                 as_stored: median(&mut f),
                 jobs,
@@ -246,6 +255,77 @@ fn import(ctx: &Path, layout: &Path, store: &Path, driver: &str, jobs: usize) ->
     Ok(took)
 }
 
+/// A layout of one entry (the same blobs) per image of `layout`, as the
+/// boot script makes them, with the image's name: `(directory, name)`.
+fn one_entry_layouts(layout: &Path, dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let bytes = std::fs::read(layout.join("index.json")).context("read the recorded index")?;
+    let index: serde_json::Value =
+        serde_json::from_slice(&bytes).context("the recorded index is not JSON")?;
+    let mut out = Vec::new();
+    for (n, entry) in index["manifests"]
+        .as_array()
+        .context("index.json has no manifests")?
+        .iter()
+        .enumerate()
+    {
+        let name = entry["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .context("an entry without a name")?
+            .to_owned();
+        let single = dir.join(n.to_string());
+        std::fs::create_dir_all(&single).context("create a one-entry layout")?;
+        std::fs::copy(layout.join("oci-layout"), single.join("oci-layout"))
+            .context("copy oci-layout")?;
+        std::os::unix::fs::symlink(
+            std::fs::read_link(layout.join("blobs")).context("the layout's blobs link")?,
+            single.join("blobs"),
+        )
+        .context("link the blobs")?;
+        let one = serde_json::json!({"schemaVersion": 2, "manifests": [entry]});
+        std::fs::write(single.join("index.json"), one.to_string()).context("write index.json")?;
+        out.push((single, name));
+    }
+    Ok(out)
+}
+
+/// `skopeo copy` of each image into a fresh store, one after another, and
+/// nothing else; the store is removed again afterwards.
+fn bare_skopeo(
+    singles: &[(PathBuf, String)],
+    policy: &Path,
+    store: &Path,
+    driver: &str,
+) -> Result<Duration> {
+    let runroot = std::env::temp_dir().join(format!("kc-bench-bare-{}", std::process::id()));
+    remove_store(store);
+    let _ = std::fs::remove_dir_all(&runroot);
+    let started = Instant::now();
+    for (dir, name) in singles {
+        let out = Command::new("skopeo")
+            .arg("--policy")
+            .arg(policy)
+            .args(["copy", "--quiet", "--preserve-digests"])
+            .arg(format!("oci:{}", dir.display()))
+            .arg(format!(
+                "containers-storage:[{driver}@{}+{}]{name}",
+                store.display(),
+                runroot.display()
+            ))
+            .output()
+            .context("run skopeo")?;
+        if !out.status.success() {
+            bail!(
+                "skopeo copy of {name} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let took = started.elapsed();
+    remove_store(store);
+    let _ = std::fs::remove_dir_all(&runroot);
+    Ok(took)
+}
+
 /// `gzip -dc LAYER > /dev/null` (`cat` for uncompressed ones), one by one.
 fn floor(layers: &[(PathBuf, bool)]) -> Result<Duration> {
     let started = Instant::now();
@@ -277,11 +357,13 @@ fn floor(layers: &[(PathBuf, bool)]) -> Result<Duration> {
 fn report(r: Row, runs: usize, images: usize, layers: usize, bytes: u64, driver: &str) -> String {
     let ratio = ms(r.import) / ms(r.gzip);
     let serial = ms(r.import_serial) / ms(r.gzip);
+    let skopeo = ms(r.skopeo) / ms(r.gzip);
     format!(
         "Importing {images} images ({layers} layers, {:.1} MiB as containerd stores them) into \
          {driver} containers-storage; medians of {runs} interleaved runs; ratios to gzip -dc\n\
          {:>44}  {:>7.0} ms\n\
          {:>44}  {:>7.0} ms  {:>5.2}×\n\
+         {:>44}  {:>7.0} ms  {skopeo:>5.2}×\n\
          {:>44}  {:>7.0} ms  {serial:>5.2}×\n\
          {:>44}  {:>7.0} ms  {ratio:>5.2}×\n\
          target import ≤ 1.5× decompression: {}\n",
@@ -291,6 +373,8 @@ fn report(r: Row, runs: usize, images: usize, layers: usize, bytes: u64, driver:
         "reading the layers as stored (gzip -dc, cat)",
         ms(r.as_stored),
         ms(r.as_stored) / ms(r.gzip),
+        "skopeo copy alone, 1 at a time",
+        ms(r.skopeo),
         "import, 1 at a time",
         ms(r.import_serial),
         format!("import, {} in parallel (the default)", r.jobs),
@@ -310,6 +394,7 @@ mod tests {
             Row {
                 import: d(1200),
                 import_serial: d(2000),
+                skopeo: d(1800),
                 gzip: d(1000),
                 as_stored: d(500),
                 jobs: 2,
@@ -323,6 +408,10 @@ mod tests {
         assert!(r.starts_with("Importing 4 images (9 layers, 48.0 MiB as containerd stores them) into overlay containers-storage; medians of 5 interleaved runs; ratios to gzip -dc\n"), "{r}");
         assert!(
             r.contains("reading the layers as stored (gzip -dc, cat)      500 ms   0.50×"),
+            "{r}"
+        );
+        assert!(
+            r.contains("skopeo copy alone, 1 at a time     1800 ms   1.80×"),
             "{r}"
         );
         assert!(r.contains("import, 1 at a time     2000 ms   2.00×"), "{r}");
