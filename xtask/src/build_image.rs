@@ -1005,17 +1005,11 @@ mod tests {
             return;
         }
         let dir = testkit::TempDir::new(test);
-        let conf = dir.path().join("storage.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
-                dir.path().display()
-            ),
-        )
-        .unwrap();
         let sh = Shell::new().unwrap();
-        sh.set_var("CONTAINERS_STORAGE_CONF", &conf);
+        sh.set_var(
+            "CONTAINERS_STORAGE_CONF",
+            testkit::private_podman_storage(dir.path()),
+        );
         let name = "localhost/kind-crio-test/list:v1";
         let exists = |what: &str| {
             cmd!(sh, "podman {what} exists {name}")
@@ -1038,13 +1032,7 @@ mod tests {
         run();
         assert!(!exists("manifest") && !exists("image"));
 
-        let rootfs = dir.path().join("rootfs");
-        std::fs::create_dir_all(&rootfs).unwrap();
-        std::fs::write(rootfs.join("hello"), "hello\n").unwrap();
-        let tarball = dir.path().join("rootfs.tar");
-        cmd!(sh, "tar -C {rootfs} -cf {tarball} hello")
-            .run()
-            .unwrap();
+        let tarball = testkit::tiny_rootfs_tarball(dir.path());
         cmd!(sh, "podman import {tarball} {name}")
             .quiet()
             .ignore_stdout()

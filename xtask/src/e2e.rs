@@ -282,16 +282,33 @@ pub fn runtimes_are_crio(out: &str) -> Result<()> {
     }
 }
 
-fn nodes(sh: &Shell, name: &str, provider: &str) -> Result<Vec<String>> {
-    let out = cmd!(sh, "kind get nodes --name {name}")
-        .env("KIND_EXPERIMENTAL_PROVIDER", provider)
+/// The cluster's node containers, sorted: its control planes and workers,
+/// as kind's own `load` and `export logs` pick them. `kind get nodes` also
+/// lists the load balancer kind puts in front of several control planes,
+/// which has no CRI-O, no preload and no skopeo.
+pub fn nodes(sh: &Shell, name: &str, engine: &str) -> Result<Vec<String>> {
+    let cluster = format!("label=io.x-k8s.kind.cluster={name}");
+    let names = "{{.Names}}";
+    let mut nodes = Vec::new();
+    for role in ["control-plane", "worker"] {
+        let role = format!("label=io.x-k8s.kind.role={role}");
+        // Two label filters: docker and podman both keep what matches both.
+        let out = cmd!(
+            sh,
+            "{engine} ps --all --filter {cluster} --filter {role} --format {names}"
+        )
         .quiet()
-        .read()?;
-    Ok(out
-        .lines()
-        .map(str::to_owned)
-        .filter(|l| !l.is_empty())
-        .collect())
+        .read()
+        .with_context(|| format!("cannot list the nodes of cluster {name} with {engine}"))?;
+        nodes.extend(
+            out.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    nodes.sort();
+    Ok(nodes)
 }
 
 fn check_nothing_pulled(sh: &Shell, name: &str, provider: &str) -> Result<()> {
@@ -407,6 +424,109 @@ pub fn run(args: &E2eArgs, config: &Config, ui: &Ui, dry_run: bool) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Real containers labelled as kind labels them: two control planes, a
+    /// worker, the load balancer, and another cluster's worker.
+    const KIND_LIKE: [(&str, &str, &str); 5] = [
+        ("kc-test-control-plane", "kc-test", "control-plane"),
+        ("kc-test-control-plane2", "kc-test", "control-plane"),
+        ("kc-test-worker", "kc-test", "worker"),
+        (
+            "kc-test-external-load-balancer",
+            "kc-test",
+            "external-load-balancer",
+        ),
+        ("kc-other-worker", "kc-other", "worker"),
+    ];
+
+    const NODES: [&str; 3] = [
+        "kc-test-control-plane",
+        "kc-test-control-plane2",
+        "kc-test-worker",
+    ];
+
+    fn create_kind_like(sh: &Shell, engine: &str, image: &str) {
+        for (name, cluster, role) in KIND_LIKE {
+            let cluster = format!("io.x-k8s.kind.cluster={cluster}");
+            let role = format!("io.x-k8s.kind.role={role}");
+            cmd!(
+                sh,
+                "{engine} create --name {name} --label {cluster} --label {role} {image} /hello"
+            )
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .unwrap();
+        }
+    }
+
+    fn remove_kind_like(sh: &Shell, engine: &str) {
+        for (name, _, _) in KIND_LIKE {
+            let _ = cmd!(sh, "{engine} rm --force {name}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run();
+        }
+    }
+
+    #[test]
+    fn nodes_are_control_planes_and_workers_with_podman() {
+        let test = "nodes_are_control_planes_and_workers_with_podman";
+        if !testkit::tools_present(test, &["podman", "tar"]) {
+            return;
+        }
+        let dir = testkit::TempDir::new(test);
+        let sh = Shell::new().unwrap();
+        sh.set_var(
+            "CONTAINERS_STORAGE_CONF",
+            testkit::private_podman_storage(dir.path()),
+        );
+        let tarball = testkit::tiny_rootfs_tarball(dir.path());
+        let image = "localhost/kind-crio-test/node:v1";
+        cmd!(sh, "podman import {tarball} {image}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .unwrap();
+        create_kind_like(&sh, "podman", image);
+        let found = nodes(&sh, "kc-test", "podman");
+        remove_kind_like(&sh, "podman");
+        assert_eq!(found.unwrap(), NODES);
+    }
+
+    /// The same against the Docker engine, where one answers.
+    #[test]
+    fn nodes_are_control_planes_and_workers_with_docker() {
+        let sh = Shell::new().unwrap();
+        let version = "{{.ServerVersion}}";
+        let up = cmd!(sh, "docker info --format {version}")
+            .quiet()
+            .ignore_stderr()
+            .ignore_status()
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !up {
+            eprintln!(
+                "SKIPPED nodes_are_control_planes_and_workers_with_docker: no Docker engine answers here (the podman test runs the same command)"
+            );
+            return;
+        }
+        let dir = testkit::TempDir::new("nodes-docker");
+        let tarball = testkit::tiny_rootfs_tarball(dir.path());
+        let image = format!("kind-crio-test/node:{}", std::process::id());
+        cmd!(sh, "docker import {tarball} {image}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .unwrap();
+        remove_kind_like(&sh, "docker");
+        create_kind_like(&sh, "docker", &image);
+        let found = nodes(&sh, "kc-test", "docker");
+        remove_kind_like(&sh, "docker");
+        let _ = cmd!(sh, "docker rmi {image}").quiet().ignore_stdout().run();
+        assert_eq!(found.unwrap(), NODES);
+    }
 
     #[test]
     fn runtimes() {

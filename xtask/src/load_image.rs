@@ -106,15 +106,7 @@ pub fn run(args: &LoadImageArgs, engine: Engine, ui: &Ui, dry_run: bool) -> Resu
         .collect::<Result<Vec<_>>>()?;
     let name = args.name.as_str();
     let provider = engine.to_string();
-    let nodes: Vec<String> = cmd!(sh, "kind get nodes --name {name}")
-        .env("KIND_EXPERIMENTAL_PROVIDER", &provider)
-        .quiet()
-        .read()
-        .with_context(|| format!("cannot list the nodes of cluster {name}: is kind installed?"))?
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let nodes = crate::e2e::nodes(&sh, name, &provider)?;
     if nodes.is_empty() {
         bail!(
             "cluster {name} has no nodes: create it first (cargo xtask e2e --retain, or kind create cluster)"

@@ -1465,3 +1465,38 @@ fn paginate(
     let body = json!({"name": full["name"], "tags": page}).to_string();
     write_response(conn, 200, &headers, body.as_bytes(), req.method == "HEAD")
 }
+
+/// A `storage.conf` for podman in `dir`: vfs, its own graph root and run
+/// root, so a test's images and containers are its own. Point podman at it
+/// with `CONTAINERS_STORAGE_CONF`.
+pub fn private_podman_storage(dir: &Path) -> PathBuf {
+    let conf = dir.join("storage.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/storage\"\nrunroot = \"{0}/run\"\n",
+            dir.display()
+        ),
+    )
+    .expect("write storage.conf");
+    conf
+}
+
+/// A root file system tarball of one file, `/hello`, for `podman import` or
+/// `docker import`: an image of the engine's own, with no registry.
+pub fn tiny_rootfs_tarball(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("tiny-rootfs");
+    std::fs::create_dir_all(&rootfs).expect("create the root file system");
+    std::fs::write(rootfs.join("hello"), "hello\n").expect("write /hello");
+    let tarball = dir.join("tiny-rootfs.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("hello")
+        .status()
+        .expect("run tar");
+    assert!(status.success(), "tar failed");
+    tarball
+}
