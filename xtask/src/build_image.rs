@@ -61,6 +61,12 @@ pub struct BuildImageArgs {
     #[arg(long)]
     pub push: bool,
 
+    /// Build even when an image with the same inputs digest exists, and without the
+    /// engine's layer cache: picks up a newer CRI-O of the same stream (the inputs name
+    /// the stream, not the patch release apt or the bundle URL resolves to).
+    #[arg(long)]
+    pub rebuild: bool,
+
     /// Container engine (default: build.engine).
     #[arg(long, value_enum)]
     pub engine: Option<Engine>,
@@ -158,6 +164,8 @@ pub struct Resolved {
     pub variants: Vec<Variant>,
     pub proxy: BuildProxy,
     pub push: bool,
+    /// No up-to-date checks and no layer cache.
+    pub rebuild: bool,
     /// Where the context (and any checkout) goes, relative to the project root.
     pub workdir: PathBuf,
     pub up_to_date: UpToDate,
@@ -308,7 +316,7 @@ impl BuildImageArgs {
             .to_owned();
         // Skipping is an optimisation: when the registry cannot be asked, say
         // so and build (the push, not this check, is what must succeed).
-        let published = if self.push {
+        let published = if self.push && !self.rebuild {
             lookup
                 .registry_inputs_digest(&target, arches[0])
                 .unwrap_or_else(|e| {
@@ -323,6 +331,7 @@ impl BuildImageArgs {
         let up_to_date = if published.as_deref() == Some(&digest) {
             UpToDate::InRegistry
         } else if arches.len() == 1
+            && !self.rebuild
             && lookup.local_inputs_digest(engine, &target)?.as_deref() == Some(&digest)
         {
             UpToDate::Locally
@@ -346,6 +355,7 @@ impl BuildImageArgs {
             variants,
             proxy,
             push: self.push,
+            rebuild: self.rebuild,
             up_to_date,
         })
     }
@@ -613,12 +623,15 @@ fn new_manifest_list(sh: &Shell, target: &str) -> Result<()> {
 fn build_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
     let target = r.target.to_string();
     let multi = r.arches.len() > 1;
-    let build_args: Vec<String> = r
+    let mut build_args: Vec<String> = r
         .proxy
         .build_args()
         .into_iter()
         .flat_map(|(k, v)| ["--build-arg".to_owned(), format!("{k}={v}")])
         .collect();
+    if r.rebuild {
+        build_args.insert(0, "--no-cache".to_owned());
+    }
     if r.engine == Engine::Docker && multi {
         plan.cmd(
             "Preparing a multi-platform builder",
@@ -983,6 +996,21 @@ mod tests {
         assert!(plan(&sh, &r).render().starts_with(
             "1. ghcr.io/kind-crio/kindnode-crio:v1.34.0 is up to date in its registry"
         ));
+
+        // --rebuild: built again, without the layer cache, whatever exists.
+        let everywhere = Fake {
+            published: Some(DIGEST),
+            local: Some(digest.clone()),
+            registry: Some(digest.clone()),
+        };
+        let r = resolve(&["--push", "--rebuild"], &everywhere).unwrap();
+        assert_eq!(r.up_to_date, UpToDate::Nowhere);
+        let p = plan(&sh, &r).render();
+        assert!(
+            p.contains("$ docker build --platform linux/amd64 --no-cache -t"),
+            "{p}"
+        );
+        assert!(p.contains("$ docker push"), "{p}");
 
         // Another digest anywhere means a build.
         let stale = Fake {
