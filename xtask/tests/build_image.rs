@@ -147,6 +147,32 @@ fn build_push_skip_and_fail_cleanly() {
     );
     assert!(!second_text.contains("Building"), "{second_text}");
 
+    // 3b. --rebuild: built again (no layer cache) and pushed, same inputs digest.
+    let mut again = args(&repo, &bundle);
+    again.extend(["--rebuild".to_owned(), "--verbose".to_owned()]);
+    let rebuilt = xtask(
+        &again.iter().map(String::as_str).collect::<Vec<_>>(),
+        &storage_conf,
+    );
+    let rebuilt_text = text(&rebuilt);
+    assert!(rebuilt.status.success(), "{rebuilt_text}");
+    assert!(rebuilt_text.contains("✓ Building"), "{rebuilt_text}");
+    // The RUN step ran again rather than coming from the layer cache.
+    assert!(
+        rebuilt_text.contains("kind-crio: preload: recorded"),
+        "{rebuilt_text}"
+    );
+    assert!(rebuilt_text.contains("✓ Pushing"), "{rebuilt_text}");
+    let relabelled = client
+        .image_labels(
+            &registry::Repository::parse(&repo).expect("repo"),
+            tag,
+            "amd64",
+        )
+        .expect("labels")
+        .expect("the pushed image");
+    assert_eq!(relabelled.get("io.kind-crio.inputs.digest"), Some(&digest));
+
     // 4. A build that fails (a bundle that is not a tarball) pushes no tag
     //    and leaves no working directory.
     let broken = dir.join("cri-o.amd64.v1.34.0-broken.tar.gz");
