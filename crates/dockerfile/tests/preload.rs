@@ -10,9 +10,11 @@
 //!   and config digests. A second run imports nothing; a corrupted layer
 //!   fails that image alone, with a message naming it; both exit 0;
 //! - the build step inside a real image build (buildah) on the stand-in kind
-//!   node image, whose own containerd holds kind's preloaded images: the
-//!   layout, the blobs link, the pins, the enabled unit (`systemd-analyze
-//!   verify` in the built root), skopeo, and what it all adds to the image;
+//!   node image, whose own containerd holds kind's preloaded images, on
+//!   Debian bookworm (kind up to v0.31: containerd 1.6, skopeo 1.9) and
+//!   trixie (kind from v0.32: containerd 1.7, skopeo 1.18): the layout, the
+//!   blobs link, the pins, the enabled unit (the node's own `systemd-analyze
+//!   verify`), skopeo, and what it all adds to the image;
 //! - that image booted with its own systemd (systemd-nspawn): the unit runs
 //!   before CRI-O starts and leaves every recorded image in CRI-O's overlay
 //!   storage; a second boot on the same /var imports nothing.
@@ -488,9 +490,27 @@ fn tree_bytes(path: &Path) -> u64 {
         .sum()
 }
 
+/// On Debian bookworm, kind's base image up to v0.31 (containerd 1.6,
+/// skopeo 1.9).
 #[test]
 fn node_image_build_records_kinds_images_for_crio() {
-    let test = "node_image_build_records_kinds_images_for_crio";
+    records_kinds_images_and_imports_them_at_boot(
+        "node_image_build_records_kinds_images_for_crio",
+        standin::DEBIAN_SUITE,
+    );
+}
+
+/// On Debian trixie, kind's base image from v0.32 (containerd 1.7,
+/// skopeo 1.18, systemd 257).
+#[test]
+fn node_image_on_trixie_records_kinds_images_for_crio() {
+    records_kinds_images_and_imports_them_at_boot(
+        "node_image_on_trixie_records_kinds_images_for_crio",
+        standin::DEBIAN_SUITE_NEXT,
+    );
+}
+
+fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str) {
     let mut tools = standin::NODE_TOOLS.to_vec();
     tools.extend(standin::BUNDLE_TOOLS);
     tools.extend([
@@ -502,7 +522,7 @@ fn node_image_build_records_kinds_images_for_crio() {
     if !testkit::tools_present(test, &tools) {
         return;
     }
-    let base = standin::node_base_image().expect("the stand-in node image");
+    let base = standin::node_base_image_on(suite).expect("the stand-in node image");
     let dir = TempDir::new(test);
     let tarball = standin::crio_bundle(dir.path(), "amd64", "v1.34.0");
     let name = tarball
@@ -529,7 +549,12 @@ fn node_image_build_records_kinds_images_for_crio() {
     dockerfile::write_context(&ctx, &context).expect("write the context");
 
     let started = Instant::now();
-    let image = standin::bud(&context, "kind-crio-test/preload:v1.34.0", &[]).expect("the build");
+    let image = standin::bud(
+        &context,
+        &format!("kind-crio-test/preload-{suite}:v1.34.0"),
+        &[],
+    )
+    .expect("the build");
     eprintln!(
         "{test}: the build took {:.1}s",
         started.elapsed().as_secs_f64()
@@ -633,11 +658,24 @@ fn node_image_build_records_kinds_images_for_crio() {
             .args(["is-enabled", dockerfile::PRELOAD_UNIT]),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "enabled");
-    let out = Command::new("systemd-analyze")
-        .arg(format!("--root={}", root.path().display()))
-        .args(["verify", "/etc/systemd/system/kind-crio-preload.service"])
+    // The node's own systemd checks it (a newer systemd knows keys this
+    // machine's does not), in a copy of the root, which the boots below use.
+    let node = dir.path().join("booted");
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", root.path().display()))
+            .arg(&node),
+    );
+    let out = Command::new("chroot")
+        .arg(&node)
+        .args([
+            "systemd-analyze",
+            "verify",
+            "/etc/systemd/system/kind-crio-preload.service",
+        ])
         .output()
-        .expect("run systemd-analyze");
+        .expect("run systemd-analyze in the node");
     assert!(
         out.status.success() && text(&out).trim().is_empty(),
         "systemd-analyze verify:\n{}",
@@ -693,13 +731,6 @@ fn node_image_build_records_kinds_images_for_crio() {
     // Booted: the node's own systemd runs the unit before CRI-O, and the
     // images land in CRI-O's storage; a second boot on the same /var (as
     // after `docker restart` of a kind node) imports nothing.
-    let node = dir.path().join("booted");
-    run_ok(
-        Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", root.path().display()))
-            .arg(&node),
-    );
     let first = boot(&node, &dir.path().join("boot-1"), &recorded);
     let n = recorded.len();
     assert!(

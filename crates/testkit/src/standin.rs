@@ -2,7 +2,8 @@
 //! made on this machine from Debian packages so builds can be proven for real
 //! without Docker Hub, kind or Kubernetes downloads:
 //!
-//! - [`node_base_image`]: a Debian bookworm image (debootstrap) laid out like a
+//! - [`node_base_image`]: a Debian bookworm image (debootstrap; or trixie, as
+//!   kind's base from v0.32, with [`node_base_image_on`]) laid out like a
 //!   kind node image: systemd, a real containerd (Debian's) with kind's files
 //!   and images preloaded kind's way ([`preloaded_images`]), stand-in
 //!   binaries, `/kind/version`; built once and cached in a containers-storage
@@ -41,8 +42,8 @@ use std::sync::OnceLock;
 pub use apt::{APT_REPO_TOOLS, CrioAptRepo, Signing};
 pub use bundle::{BUNDLE_TOOLS, CNI_PLUGINS, CrioBundle, crio_bundle};
 pub use node::{
-    DEBIAN_SUITE, KIND_NODE_VERSION, MIRROR_ENV, NODE_IMAGE_REPOSITORY, NODE_TOOLS, debian_mirror,
-    mirror_from_sources, node_base_image,
+    DEBIAN_SUITE, DEBIAN_SUITE_NEXT, KIND_NODE_VERSION, MIRROR_ENV, NODE_IMAGE_REPOSITORY,
+    NODE_TOOLS, debian_mirror, mirror_from_sources, node_base_image, node_base_image_on,
 };
 pub use preloaded::preloaded_images;
 

@@ -1,4 +1,5 @@
-//! The stand-in kind node image: Debian bookworm from `debootstrap`, with
+//! The stand-in kind node image: Debian from `debootstrap` (bookworm, as
+//! kind's base image up to v0.31, or trixie, from v0.32), with
 //! kind's base image files (containerd and kubelet configuration, units,
 //! `/etc/crictl.yaml`), what `kind build node-image` adds (`/kind/version`,
 //! `/kind/manifests/*`, kubeadm/kubelet/kubectl under `/usr/bin`) and the
@@ -24,13 +25,26 @@ pub const NODE_TOOLS: &[&str] = &["debootstrap", "podman", "buildah", "chroot", 
 /// The Debian release kind's base image used up to kind v0.31.
 pub const DEBIAN_SUITE: &str = "bookworm";
 
+/// The Debian release kind's base image uses from kind v0.32.
+pub const DEBIAN_SUITE_NEXT: &str = "trixie";
+
 /// The Kubernetes version the stand-in node image claims (`/kind/version`,
 /// `kubeadm version`).
 pub const KIND_NODE_VERSION: &str = "v1.34.0";
 
-/// Where the image goes in the stand-ins' store; the tag is
+/// Where the [`DEBIAN_SUITE`] image goes in the stand-ins' store (another
+/// suite's goes to `<this>-<suite>`); the tag is
 /// `<KIND_NODE_VERSION>-<recipe hash>`.
 pub const NODE_IMAGE_REPOSITORY: &str = "localhost/kind-crio-standin/node";
+
+/// The repository of the stand-in node image on `suite`.
+fn repository(suite: &str) -> String {
+    if suite == DEBIAN_SUITE {
+        NODE_IMAGE_REPOSITORY.to_owned()
+    } else {
+        format!("{NODE_IMAGE_REPOSITORY}-{suite}")
+    }
+}
 
 /// Overrides the Debian mirror [`debian_mirror`] finds in apt's sources.
 pub const MIRROR_ENV: &str = "KIND_CRIO_DEBIAN_MIRROR";
@@ -103,10 +117,10 @@ struct Recipe {
     preloaded: Vec<crate::oci::ImageSpec>,
 }
 
-fn recipe() -> Recipe {
+fn recipe(suite: &'static str) -> Recipe {
     Recipe {
         revision: RECIPE_REVISION,
-        suite: DEBIAN_SUITE,
+        suite,
         include: INCLUDE,
         entries: kind_files(),
         setup: SETUP_SCRIPT,
@@ -550,13 +564,21 @@ fn from_deb822(text: &str, suite: &str) -> Option<String> {
 /// Use it with [`super::storage_args`] (or [`super::podman`],
 /// [`super::buildah`], [`super::bud`]): it is not in the default store.
 pub fn node_base_image() -> Result<String, String> {
-    let recipe = recipe();
-    let reference = format!("{NODE_IMAGE_REPOSITORY}:{}", recipe_tag(&recipe));
+    node_base_image_on(DEBIAN_SUITE)
+}
+
+/// [`node_base_image`] on another Debian release: [`DEBIAN_SUITE`] or
+/// [`DEBIAN_SUITE_NEXT`] (from the same mirror).
+pub fn node_base_image_on(suite: &'static str) -> Result<String, String> {
+    let recipe = recipe(suite);
+    let repository = repository(suite);
+    let reference = format!("{repository}:{}", recipe_tag(&recipe));
     if image_exists(&reference) {
         return Ok(reference);
     }
     let cache = crate::scratch_root().join("standin-cache");
     std::fs::create_dir_all(&cache).map_err(|e| format!("create {}: {e}", cache.display()))?;
+    // One lock for every suite: builds share the cache directory.
     let _lock = FileLock::acquire(&cache.join("node-image.lock"))?;
     if image_exists(&reference) {
         return Ok(reference);
@@ -568,7 +590,7 @@ pub fn node_base_image() -> Result<String, String> {
         "testkit: built the stand-in node image {reference} in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    remove_older_images(&reference);
+    remove_older_images(&repository, &reference);
     Ok(reference)
 }
 
@@ -719,14 +741,12 @@ fn import(rootfs: &Path, reference: &str, changes: &[&str]) -> Result<(), String
     Ok(())
 }
 
-/// Removes the images of earlier recipes (a few hundred MB each under vfs).
-fn remove_older_images(current: &str) {
-    let Ok(out) = run(podman().args([
-        "images",
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-        NODE_IMAGE_REPOSITORY,
-    ])) else {
+/// Removes the images of earlier recipes in `repository` (a few hundred MB
+/// each under vfs).
+fn remove_older_images(repository: &str, current: &str) {
+    let Ok(out) =
+        run(podman().args(["images", "--format", "{{.Repository}}:{{.Tag}}", repository]))
+    else {
         return;
     };
     for image in String::from_utf8_lossy(&out.stdout).lines() {
@@ -865,11 +885,17 @@ mod tests {
 
     #[test]
     fn the_tag_follows_the_recipe() {
-        let a = recipe();
-        let mut b = recipe();
+        let a = recipe(DEBIAN_SUITE);
+        let mut b = recipe(DEBIAN_SUITE);
         assert_eq!(recipe_tag(&a), recipe_tag(&b));
         b.entries.push(Entry::dir("extra"));
         assert_ne!(recipe_tag(&a), recipe_tag(&b));
         assert!(recipe_tag(&a).starts_with("v1.34.0-"));
+        assert_ne!(recipe_tag(&a), recipe_tag(&recipe(DEBIAN_SUITE_NEXT)));
+        assert_eq!(repository(DEBIAN_SUITE), NODE_IMAGE_REPOSITORY);
+        assert_eq!(
+            repository(DEBIAN_SUITE_NEXT),
+            "localhost/kind-crio-standin/node-trixie"
+        );
     }
 }
