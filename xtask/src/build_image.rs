@@ -1028,16 +1028,12 @@ mod tests {
     /// under the name, and nothing at all.
     #[test]
     fn a_new_manifest_list_replaces_what_had_the_name() {
-        let test = "a_new_manifest_list_replaces_what_had_the_name";
-        if !testkit::tools_present(test, &["podman", "tar"]) {
+        let Some(podman) =
+            crate::test_engines::podman("a_new_manifest_list_replaces_what_had_the_name")
+        else {
             return;
-        }
-        let dir = testkit::TempDir::new(test);
-        let sh = Shell::new().unwrap();
-        sh.set_var(
-            "CONTAINERS_STORAGE_CONF",
-            testkit::private_podman_storage(dir.path()),
-        );
+        };
+        let sh = &podman.sh;
         let name = "localhost/kind-crio-test/list:v1";
         let exists = |what: &str| {
             cmd!(sh, "podman {what} exists {name}")
@@ -1049,7 +1045,7 @@ mod tests {
                 .status
                 .success()
         };
-        let run = || new_manifest_list(&sh, name).unwrap();
+        let run = || new_manifest_list(sh, name).unwrap();
 
         cmd!(sh, "podman manifest create {name}")
             .quiet()
@@ -1060,12 +1056,7 @@ mod tests {
         run();
         assert!(!exists("manifest") && !exists("image"));
 
-        let tarball = testkit::tiny_rootfs_tarball(dir.path());
-        cmd!(sh, "podman import {tarball} {name}")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .unwrap();
+        crate::test_engines::import(sh, "podman", &podman.tarball, name);
         assert!(exists("image") && !exists("manifest"));
         run();
         assert!(!exists("image"));

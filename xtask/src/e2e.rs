@@ -470,62 +470,31 @@ mod tests {
         }
     }
 
+    /// With podman always, and with docker where an engine answers.
     #[test]
-    fn nodes_are_control_planes_and_workers_with_podman() {
-        let test = "nodes_are_control_planes_and_workers_with_podman";
-        if !testkit::tools_present(test, &["podman", "tar"]) {
+    fn nodes_are_control_planes_and_workers() {
+        use crate::test_engines::{docker_answers, import, podman};
+        let test = "nodes_are_control_planes_and_workers";
+        let Some(podman) = podman(test) else {
             return;
+        };
+        let sh = &podman.sh;
+        for engine in ["podman", "docker"] {
+            if engine == "docker" && !docker_answers(sh, &format!("the docker half of {test}")) {
+                return;
+            }
+            let image = format!("localhost/kind-crio-test/node:{}", std::process::id());
+            import(sh, engine, &podman.tarball, &image);
+            remove_kind_like(sh, engine);
+            create_kind_like(sh, engine, &image);
+            let found = nodes(sh, "kc-test", engine);
+            remove_kind_like(sh, engine);
+            let _ = cmd!(sh, "{engine} rmi {image}")
+                .quiet()
+                .ignore_stdout()
+                .run();
+            assert_eq!(found.unwrap(), NODES, "{engine}");
         }
-        let dir = testkit::TempDir::new(test);
-        let sh = Shell::new().unwrap();
-        sh.set_var(
-            "CONTAINERS_STORAGE_CONF",
-            testkit::private_podman_storage(dir.path()),
-        );
-        let tarball = testkit::tiny_rootfs_tarball(dir.path());
-        let image = "localhost/kind-crio-test/node:v1";
-        cmd!(sh, "podman import {tarball} {image}")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .unwrap();
-        create_kind_like(&sh, "podman", image);
-        let found = nodes(&sh, "kc-test", "podman");
-        remove_kind_like(&sh, "podman");
-        assert_eq!(found.unwrap(), NODES);
-    }
-
-    /// The same against the Docker engine, where one answers.
-    #[test]
-    fn nodes_are_control_planes_and_workers_with_docker() {
-        let sh = Shell::new().unwrap();
-        let version = "{{.ServerVersion}}";
-        let up = cmd!(sh, "docker info --format {version}")
-            .quiet()
-            .ignore_stderr()
-            .ignore_status()
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !up {
-            eprintln!(
-                "SKIPPED nodes_are_control_planes_and_workers_with_docker: no Docker engine answers here (the podman test runs the same command)"
-            );
-            return;
-        }
-        let dir = testkit::TempDir::new("nodes-docker");
-        let tarball = testkit::tiny_rootfs_tarball(dir.path());
-        let image = format!("kind-crio-test/node:{}", std::process::id());
-        cmd!(sh, "docker import {tarball} {image}")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .unwrap();
-        remove_kind_like(&sh, "docker");
-        create_kind_like(&sh, "docker", &image);
-        let found = nodes(&sh, "kc-test", "docker");
-        remove_kind_like(&sh, "docker");
-        let _ = cmd!(sh, "docker rmi {image}").quiet().ignore_stdout().run();
-        assert_eq!(found.unwrap(), NODES);
     }
 
     #[test]

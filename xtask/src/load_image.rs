@@ -254,28 +254,19 @@ mod tests {
     /// The names real engines give: podman always, docker where one answers.
     #[test]
     fn resolves_names_with_real_engines() {
+        use crate::test_engines::{docker_answers, import, podman};
         let test = "resolves_names_with_real_engines";
-        if !testkit::tools_present(test, &["podman", "tar"]) {
+        let Some(podman) = podman(test) else {
             return;
-        }
-        let dir = testkit::TempDir::new(test);
-        let tarball = testkit::tiny_rootfs_tarball(dir.path());
-        let sh = Shell::new().unwrap();
-        sh.set_var(
-            "CONTAINERS_STORAGE_CONF",
-            testkit::private_podman_storage(dir.path()),
-        );
-        cmd!(sh, "podman import {tarball} my-app:dev")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .unwrap();
+        };
+        let (sh, tarball) = (&podman.sh, &podman.tarball);
+        import(sh, "podman", tarball, "my-app:dev");
         let typed = ["my-app:dev".to_owned()];
         assert_eq!(
-            resolve(&sh, Engine::Podman, &typed).unwrap()[0].to_string(),
+            resolve(sh, Engine::Podman, &typed).unwrap()[0].to_string(),
             "localhost/my-app:dev"
         );
-        let missing = resolve(&sh, Engine::Podman, &["not-there:1".to_owned()]).unwrap_err();
+        let missing = resolve(sh, Engine::Podman, &["not-there:1".to_owned()]).unwrap_err();
         assert!(
             missing
                 .to_string()
@@ -283,24 +274,12 @@ mod tests {
             "{missing:#}"
         );
 
-        let version = "{{.ServerVersion}}";
-        if !cmd!(sh, "docker info --format {version}")
-            .quiet()
-            .ignore_stderr()
-            .ignore_status()
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            eprintln!("SKIPPED the docker half of {test}: no Docker engine answers here");
+        if !docker_answers(sh, &format!("the docker half of {test}")) {
             return;
         }
         let image = format!("kind-crio-test-app:{}", std::process::id());
-        cmd!(sh, "docker import {tarball} {image}")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .unwrap();
-        let got = resolve(&sh, Engine::Docker, std::slice::from_ref(&image));
+        import(sh, "docker", tarball, &image);
+        let got = resolve(sh, Engine::Docker, std::slice::from_ref(&image));
         let _ = cmd!(sh, "docker rmi {image}").quiet().ignore_stdout().run();
         assert_eq!(
             got.unwrap()[0].to_string(),

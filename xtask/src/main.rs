@@ -16,6 +16,8 @@ mod matrix;
 mod render;
 mod step;
 mod tags;
+#[cfg(test)]
+mod test_engines;
 mod ui;
 
 use std::path::PathBuf;
