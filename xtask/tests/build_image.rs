@@ -123,15 +123,17 @@ fn build_push_skip_and_fail_cleanly() {
     let listed: serde_json::Value = serde_json::from_slice(&tags.stdout).expect("JSON");
     assert_eq!(listed["Tags"], serde_json::json!([tag]));
     let client = registry::Client::new(registry::Options::default());
-    let labels = client
-        .image_labels(
-            &registry::Repository::parse(&repo).expect("repo"),
-            tag,
-            "amd64",
-        )
-        .expect("labels")
-        .expect("the pushed image");
-    let digest = labels
+    let pushed_labels = || {
+        client
+            .image_labels(
+                &registry::Repository::parse(&repo).expect("repo"),
+                tag,
+                "amd64",
+            )
+            .expect("labels")
+            .expect("the pushed image")
+    };
+    let digest = pushed_labels()
         .get("io.kind-crio.inputs.digest")
         .expect("the inputs digest label")
         .clone();
@@ -163,15 +165,10 @@ fn build_push_skip_and_fail_cleanly() {
         "{rebuilt_text}"
     );
     assert!(rebuilt_text.contains("✓ Pushing"), "{rebuilt_text}");
-    let relabelled = client
-        .image_labels(
-            &registry::Repository::parse(&repo).expect("repo"),
-            tag,
-            "amd64",
-        )
-        .expect("labels")
-        .expect("the pushed image");
-    assert_eq!(relabelled.get("io.kind-crio.inputs.digest"), Some(&digest));
+    assert_eq!(
+        pushed_labels().get("io.kind-crio.inputs.digest"),
+        Some(&digest)
+    );
 
     // 4. A build that fails (a bundle that is not a tarball) pushes no tag
     //    and leaves no working directory.
