@@ -529,7 +529,6 @@ fn node_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
         return;
     };
     let k = r.kubernetes.to_string();
-    let multi = images.len() > 1;
     match how {
         BuildNode::Release => {
             for (arch, image) in images {
@@ -556,11 +555,8 @@ fn node_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
             );
             for (arch, image) in images {
                 let (arch, node) = (arch.to_string(), image.to_string());
-                let tag = if multi {
-                    format!("{k}-{arch}")
-                } else {
-                    k.clone()
-                };
+                // The base is tagged as the node image is (V, or V-ARCH).
+                let tag = image.tag.clone().unwrap_or_else(|| k.clone());
                 let base = format!("{registry}/base:{tag}");
                 // PLATFORMS on the command line wins over `quick`'s own
                 // (the host's platform): the base for exactly this --arch.
