@@ -231,11 +231,11 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
     result
 }
 
-/// Tracked shell scripts: `.ci/run` and every `*.sh`.
+/// Tracked shell scripts: `.ci/run`, `.ci/sid-tools` and every `*.sh`.
 fn shell_scripts(sh: &Shell) -> Result<Vec<String>> {
     let listed = cmd!(
         sh,
-        "git ls-files --cached --others --exclude-standard -- .ci/run *.sh"
+        "git ls-files --cached --others --exclude-standard -- .ci/run .ci/sid-tools *.sh"
     )
     .quiet()
     .read()?;
