@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod containerd;
 pub mod oci;
+pub mod privileged;
 pub mod standin;
 pub mod tools;
 

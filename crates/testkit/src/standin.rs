@@ -41,11 +41,13 @@ use std::sync::OnceLock;
 
 pub use apt::{APT_REPO_TOOLS, CrioAptRepo, Signing};
 pub use bundle::{BUNDLE_TOOLS, CNI_PLUGINS, CrioBundle, crio_bundle};
+pub(crate) use node::FileLock;
 pub use node::{
     DEBIAN_SUITE, DEBIAN_SUITE_NEXT, KIND_NODE_VERSION, MIRROR_ENV, NODE_IMAGE_REPOSITORY,
-    NODE_TOOLS, debian_mirror, mirror_from_sources, node_base_image, node_base_image_on,
+    NODE_TOOLS, NodeContainerd, NodeImages, NodeSpec, debian_mirror, mirror_from_sources,
+    node_base_image, node_base_image_on, node_image,
 };
-pub use preloaded::preloaded_images;
+pub use preloaded::{kind_sized_images, preloaded_images};
 
 /// Where the stand-ins' containers-storage lives: a store of their own under
 /// [`crate::scratch_root`], so the images survive between test runs (until

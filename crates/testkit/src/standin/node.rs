@@ -37,12 +37,72 @@ pub const KIND_NODE_VERSION: &str = "v1.34.0";
 /// `<KIND_NODE_VERSION>-<recipe hash>`.
 pub const NODE_IMAGE_REPOSITORY: &str = "localhost/kind-crio-standin/node";
 
-/// The repository of the stand-in node image on `suite`.
-fn repository(suite: &str) -> String {
-    if suite == DEBIAN_SUITE {
-        NODE_IMAGE_REPOSITORY.to_owned()
-    } else {
-        format!("{NODE_IMAGE_REPOSITORY}-{suite}")
+/// Which containerd the stand-in node carries (and preloads its images with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeContainerd {
+    /// The suite's own Debian package (1.6 on bookworm, 1.7 on trixie),
+    /// linked into `/usr/local/bin` where kind installs containerd.
+    Debian,
+    /// containerd 2.x, as kind's base image has shipped since kind v0.27:
+    /// the binaries `.ci/sid-tools` installs (Debian sid's build), copied
+    /// into `/usr/local/bin`.
+    Two,
+}
+
+/// Which stand-in images the node preloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeImages {
+    /// Every shape kind leaves in containerd, about 48 KiB in all: quick to
+    /// build and to import.
+    Small,
+    /// Shaped like a real node's set: kind's ten images with their names,
+    /// alias names, layer counts and sizes (see [`super::kind_sized_images`]).
+    KindSized,
+}
+
+/// One stand-in node image: the Debian release, its containerd, its images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeSpec {
+    pub suite: &'static str,
+    pub containerd: NodeContainerd,
+    pub images: NodeImages,
+}
+
+impl NodeSpec {
+    /// The Debian release with its own containerd and the small image set.
+    pub fn small(suite: &'static str) -> NodeSpec {
+        NodeSpec {
+            suite,
+            containerd: NodeContainerd::Debian,
+            images: NodeImages::Small,
+        }
+    }
+
+    /// The repository of this stand-in in the stand-ins' store:
+    /// [`NODE_IMAGE_REPOSITORY`], then `-SUITE` unless bookworm,
+    /// `-containerd2`, `-kind-sized` where they apply.
+    pub fn repository(&self) -> String {
+        let mut r = NODE_IMAGE_REPOSITORY.to_owned();
+        if self.suite != DEBIAN_SUITE {
+            r.push('-');
+            r.push_str(self.suite);
+        }
+        if self.containerd == NodeContainerd::Two {
+            r.push_str("-containerd2");
+        }
+        if self.images == NodeImages::KindSized {
+            r.push_str("-kind-sized");
+        }
+        r
+    }
+
+    /// Tools building it needs beyond [`NODE_TOOLS`], for
+    /// [`crate::tools::require`]: `containerd-2` for [`NodeContainerd::Two`].
+    pub fn project_tools(&self) -> &'static [&'static str] {
+        match self.containerd {
+            NodeContainerd::Two => &["containerd-2"],
+            NodeContainerd::Debian => &[],
+        }
     }
 }
 
@@ -51,11 +111,13 @@ pub const MIRROR_ENV: &str = "KIND_CRIO_DEBIAN_MIRROR";
 
 /// Bump to force a rebuild when something outside [`recipe`] changes how the
 /// image is made.
-const RECIPE_REVISION: u32 = 3;
+const RECIPE_REVISION: u32 = 4;
 
 /// Packages on top of `--variant=minbase`: what kind's base installs that the
 /// stand-ins need (systemd, curl, jq, iptables for the cri-o package's
-/// dependency), and nothing kind's base lacks (no gnupg).
+/// dependency; mount and iproute2, which kind's entrypoint uses), and nothing
+/// kind's base lacks (no gnupg). Debian's containerd only where the node
+/// carries it ([`NodeContainerd::Debian`]).
 const INCLUDE: &[&str] = &[
     "systemd",
     "dbus",
@@ -64,7 +126,8 @@ const INCLUDE: &[&str] = &[
     "curl",
     "jq",
     "iptables",
-    "containerd",
+    "mount",
+    "iproute2",
 ];
 
 /// What `chroot` runs in the new root: the cleanup and enablement steps of
@@ -81,7 +144,9 @@ rm -f /lib/systemd/system/sockets.target.wants/*initctl*
 rm -f /lib/systemd/system/basic.target.wants/*
 echo "ReadKMsg=no" >> /etc/systemd/journald.conf
 ln -sf /usr/lib/systemd/systemd /sbin/init
-for p in containerd ctr containerd-shim-runc-v2; do ln -sf "../../bin/$p" "/usr/local/bin/$p"; done
+for p in containerd ctr containerd-shim-runc-v2; do
+    [ -e "/usr/local/bin/$p" ] || ln -sf "../../bin/$p" "/usr/local/bin/$p"
+done
 systemctl enable kubelet.service
 systemctl enable containerd.service
 systemctl mask systemd-binfmt.service
@@ -109,39 +174,58 @@ const CHANGES: &[&str] = &[
 #[derive(Debug)]
 struct Recipe {
     revision: u32,
-    suite: &'static str,
-    include: &'static [&'static str],
+    spec: NodeSpec,
+    include: Vec<&'static str>,
+    /// `containerd --version` of the binaries copied in ([`NodeContainerd::Two`]).
+    containerd_version: String,
     entries: Vec<Entry>,
     setup: &'static str,
     changes: &'static [&'static str],
     preloaded: Vec<crate::oci::ImageSpec>,
 }
 
-fn recipe(suite: &'static str) -> Recipe {
-    Recipe {
+fn recipe(spec: NodeSpec) -> Result<Recipe, String> {
+    let mut include = INCLUDE.to_vec();
+    let containerd_version = match spec.containerd {
+        NodeContainerd::Debian => {
+            include.push("containerd");
+            String::new()
+        }
+        NodeContainerd::Two => {
+            let bin = crate::tools::containerd2_bin_dir().join("containerd");
+            let out = run(Command::new(&bin).arg("--version"))?;
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
+    };
+    Ok(Recipe {
         revision: RECIPE_REVISION,
-        suite,
-        include: INCLUDE,
+        spec,
+        include,
+        containerd_version,
         entries: kind_files(),
         setup: SETUP_SCRIPT,
         changes: CHANGES,
-        preloaded: super::preloaded_images(),
-    }
+        preloaded: match spec.images {
+            NodeImages::Small => super::preloaded_images(),
+            NodeImages::KindSized => super::kind_sized_images(),
+        },
+    })
 }
 
 /// `<KIND_NODE_VERSION>-<first 12 hex digits of the recipe's sha256>`.
 fn recipe_tag(recipe: &Recipe) -> String {
     let Recipe {
         revision,
-        suite,
+        spec,
         include,
+        containerd_version,
         entries,
         setup,
         changes,
         preloaded,
     } = recipe;
     let text = format!(
-        "{revision}\n{suite}\n{include:?}\n{entries:?}\n{setup}\n{changes:?}\n{preloaded:?}"
+        "{revision}\n{spec:?}\n{include:?}\n{containerd_version}\n{entries:?}\n{setup}\n{changes:?}\n{preloaded:?}"
     );
     let hash = crate::sha256_hex(text.as_bytes());
     format!("{KIND_NODE_VERSION}-{}", &hash[..12])
@@ -184,6 +268,11 @@ fn kind_files() -> Vec<Entry> {
         Entry::file("etc/systemd/system/kubelet.slice", 0o644, KUBELET_SLICE),
         Entry::file("usr/local/bin/entrypoint", 0o755, ENTRYPOINT),
         Entry::file(
+            "kind/bin/create-kubelet-cgroup-v2.sh",
+            0o755,
+            CREATE_KUBELET_CGROUP_V2,
+        ),
+        Entry::file(
             "usr/local/sbin/runc",
             0o755,
             stub(
@@ -201,11 +290,7 @@ fn kind_files() -> Vec<Entry> {
                 &format!("crictl version {v}"),
             ),
         ),
-        Entry::file(
-            "usr/bin/kubelet",
-            0o755,
-            version_only("kubelet", &format!("Kubernetes {v}")),
-        ),
+        Entry::file("usr/bin/kubelet", 0o755, kubelet_stub()),
         Entry::file(
             "usr/bin/kubectl",
             0o755,
@@ -341,11 +426,42 @@ MemoryAccounting=true
 CPUAccounting=true
 ";
 
-const ENTRYPOINT: &str = r#"#!/bin/sh
-# Stand-in for kind's entrypoint. The real one prepares a container to run
-# systemd (mounts, cgroups, networking), then execs its arguments: /sbin/init.
-set -e
+/// What of kind's entrypoint a stand-in node needs, in its order and with
+/// its log lines: kind's boot gate reads them (on a cgroup v1 host the line
+/// `detected cgroup v1` is enough; on cgroup v2 kind waits for systemd's
+/// `Reached target ... Multi-User System`). The real one also rewrites
+/// cgroup mounts, DNS and iptables for a kubelet; no kubelet runs here.
+const ENTRYPOINT: &str = r#"#!/bin/bash
+# Stand-in for kind's entrypoint: prepares the container for systemd the way
+# kind's does where a stand-in node needs it, logs as it does, then execs its
+# arguments (/sbin/init).
+set -o errexit -o nounset -o pipefail
+info() { echo "INFO: $*" >&2; }
+info 'making mounts shared'
+mount --make-rshared /
+if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    info 'detected cgroup v2'
+else
+    info 'detected cgroup v1'
+fi
+info 'starting init'
 exec "$@"
+"#;
+
+/// kind's `/kind/bin/create-kubelet-cgroup-v2.sh`, which kubelet.service runs
+/// first on cgroup v2 hosts: the kubelet's cgroups with every controller.
+const CREATE_KUBELET_CGROUP_V2: &str = r#"#!/bin/bash
+# Stand-in for kind's script of the same name: makes /kubelet and
+# /kubelet.slice with every controller of the root enabled.
+set -o errexit -o nounset -o pipefail
+enable_all() {
+    sed -e 's/ / +/g' -e 's/^/+/' <"/sys/fs/cgroup/$1/cgroup.controllers" >"/sys/fs/cgroup/$1/cgroup.subtree_control"
+}
+enable_all /
+for group in kubelet kubelet.slice; do
+    mkdir -p "/sys/fs/cgroup/${group}"
+    enable_all "/${group}"
+done
 "#;
 
 const DEFAULT_CNI: &str = "\
@@ -370,9 +486,30 @@ metadata:
 provisioner: rancher.io/local-path
 ";
 
+/// The kubelet answers `--version`; started by systemd (kubeadm's
+/// `systemctl restart kubelet`) it stays running, as a kubelet does, without
+/// doing anything.
+fn kubelet_stub() -> String {
+    format!(
+        r#"#!/bin/sh
+# Stand-in for the kubelet: answers version queries; otherwise it stays
+# running like a kubelet (no pods: nothing real runs here).
+case "${{1:-}}" in
+--version|-v) echo "Kubernetes {KIND_NODE_VERSION}"; exit 0 ;;
+esac
+echo "kubelet: stand-in for tests, running and doing nothing: $*"
+exec sleep infinity
+"#
+    )
+}
+
 /// kubeadm answers `version` and `config images list [--kubernetes-version V]`
 /// (the question `kind build node-image` asks): the control-plane images at
-/// V, and the pause image kubeadm of that minor version wants.
+/// V, and the pause image kubeadm of that minor version wants. `init` and
+/// `join` (what kind runs on each node) do what kubeadm's `kubelet-start`
+/// phase does (write the kubelet's configuration, `systemctl restart
+/// kubelet`, which returns once the kubelet was started), then fail where
+/// the real one waits for a control plane that cannot run here.
 fn kubeadm_stub() -> String {
     format!(
         r#"#!/bin/sh
@@ -409,6 +546,18 @@ case "${{1:-}} ${{2:-}} ${{3:-}}" in
     ;;
 esac
 case "${{1:-}}" in
+init|join)
+    phase=$1
+    echo "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
+    mkdir -p /var/lib/kubelet
+    printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n' >/var/lib/kubelet/config.yaml
+    echo 'KUBELET_KUBEADM_ARGS=""' >/var/lib/kubelet/kubeadm-flags.env
+    echo "[kubelet-start] Starting the kubelet"
+    systemctl daemon-reload
+    systemctl restart kubelet
+    echo "kubeadm: stand-in for tests: the kubelet was started, but no control plane can run here ($phase)" >&2
+    exit 1
+    ;;
 version)
     if [ "${{2:-}}" = "-o" ] && [ "${{3:-}}" = "short" ]; then echo "$own"; else
         echo "kubeadm version: &version.Info{{GitVersion:\"$own\", Platform:\"linux/amd64\"}}"
@@ -570,8 +719,14 @@ pub fn node_base_image() -> Result<String, String> {
 /// [`node_base_image`] on another Debian release: [`DEBIAN_SUITE`] or
 /// [`DEBIAN_SUITE_NEXT`] (from the same mirror).
 pub fn node_base_image_on(suite: &'static str) -> Result<String, String> {
-    let recipe = recipe(suite);
-    let repository = repository(suite);
+    node_image(NodeSpec::small(suite))
+}
+
+/// The stand-in node image `spec` describes, built on first use and cached
+/// like [`node_base_image`].
+pub fn node_image(spec: NodeSpec) -> Result<String, String> {
+    let recipe = recipe(spec)?;
+    let repository = spec.repository();
     let reference = format!("{repository}:{}", recipe_tag(&recipe));
     if image_exists(&reference) {
         return Ok(reference);
@@ -619,7 +774,7 @@ fn build(recipe: &Recipe, reference: &str, cache: &Path) -> Result<(), String> {
     let result = (|| {
         let include = format!("--include={}", recipe.include.join(","));
         run(Command::new("debootstrap")
-            .args(["--variant=minbase", &include, recipe.suite])
+            .args(["--variant=minbase", &include, recipe.spec.suite])
             .arg(&rootfs)
             .arg(&mirror))
         .map_err(|e| {
@@ -628,10 +783,27 @@ fn build(recipe: &Recipe, reference: &str, cache: &Path) -> Result<(), String> {
             format!("{e}\ndebootstrap.log (end):\n{}", super::tail(&log, 30))
         })?;
         write_entries(&rootfs, &recipe.entries)?;
+        let containerd_bin = match recipe.spec.containerd {
+            NodeContainerd::Debian => rootfs.join("usr/bin"),
+            NodeContainerd::Two => {
+                let dest = rootfs.join("usr/local/bin");
+                for program in ["containerd", "ctr", "containerd-shim-runc-v2"] {
+                    let from = crate::tools::containerd2_bin_dir().join(program);
+                    std::fs::copy(&from, dest.join(program))
+                        .map_err(|e| format!("copy {} into the node: {e}", from.display()))?;
+                }
+                dest
+            }
+        };
         run(Command::new("chroot")
             .arg(&rootfs)
             .args(["/bin/sh", "-c", recipe.setup]))?;
-        super::preloaded::preload(&rootfs, &recipe.preloaded, &cache.join("preload-archives"))?;
+        super::preloaded::preload(
+            &rootfs,
+            &containerd_bin,
+            &recipe.preloaded,
+            &cache.join("preload-archives"),
+        )?;
         import(&rootfs, reference, recipe.changes)?;
         check_imported(reference)
     })();
@@ -761,12 +933,12 @@ fn remove_older_images(repository: &str, current: &str) {
 /// minimum.) If this process dies, the pipe to the child closes and the lock
 /// goes with it: no stale locks.
 #[derive(Debug)]
-struct FileLock {
+pub(crate) struct FileLock {
     child: Child,
 }
 
 impl FileLock {
-    fn acquire(path: &Path) -> Result<FileLock, String> {
+    pub(crate) fn acquire(path: &Path) -> Result<FileLock, String> {
         let mut child = Command::new("flock")
             .arg("--exclusive")
             .arg(path)
@@ -885,17 +1057,30 @@ mod tests {
 
     #[test]
     fn the_tag_follows_the_recipe() {
-        let a = recipe(DEBIAN_SUITE);
-        let mut b = recipe(DEBIAN_SUITE);
+        let small = NodeSpec::small(DEBIAN_SUITE);
+        let a = recipe(small).expect("recipe");
+        let mut b = recipe(small).expect("recipe");
         assert_eq!(recipe_tag(&a), recipe_tag(&b));
         b.entries.push(Entry::dir("extra"));
         assert_ne!(recipe_tag(&a), recipe_tag(&b));
         assert!(recipe_tag(&a).starts_with("v1.34.0-"));
-        assert_ne!(recipe_tag(&a), recipe_tag(&recipe(DEBIAN_SUITE_NEXT)));
-        assert_eq!(repository(DEBIAN_SUITE), NODE_IMAGE_REPOSITORY);
+        let next = NodeSpec::small(DEBIAN_SUITE_NEXT);
+        assert_ne!(recipe_tag(&a), recipe_tag(&recipe(next).expect("recipe")));
+        let sized = NodeSpec {
+            images: NodeImages::KindSized,
+            ..small
+        };
+        assert_ne!(recipe_tag(&a), recipe_tag(&recipe(sized).expect("recipe")));
+        assert_eq!(small.repository(), NODE_IMAGE_REPOSITORY);
+        assert_eq!(next.repository(), "localhost/kind-crio-standin/node-trixie");
+        let two = NodeSpec {
+            containerd: NodeContainerd::Two,
+            images: NodeImages::KindSized,
+            ..next
+        };
         assert_eq!(
-            repository(DEBIAN_SUITE_NEXT),
-            "localhost/kind-crio-standin/node-trixie"
+            two.repository(),
+            "localhost/kind-crio-standin/node-trixie-containerd2-kind-sized"
         );
     }
 }
