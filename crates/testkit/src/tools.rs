@@ -64,8 +64,9 @@ pub fn require(test: &str, names: &[&str]) -> Option<Vec<PathBuf>> {
         let path = match *name {
             "containerd-2" => Some(containerd2_bin_dir())
                 .filter(|d| d.join("containerd").is_file() && d.join("ctr").is_file()),
-            "docker-buildx" => Some(docker_config_dir().join("cli-plugins/docker-buildx"))
-                .filter(|p| p.is_file()),
+            "docker-buildx" => {
+                Some(docker_config_dir().join("cli-plugins/docker-buildx")).filter(|p| p.is_file())
+            }
             _ => find_tool(name),
         };
         match path {
