@@ -113,7 +113,7 @@ pub const TEST_TOOLS: &[Tool] = &[
     Tool {
         program: "kind",
         install: SID_TOOLS,
-        checks: "the kind tier: e2e and load-image against real kind",
+        checks: "the kind tier: e2e and load-image against real kind; kind configs read by real kind",
         at: Some("target/tools/bin/kind"),
     },
     Tool {
