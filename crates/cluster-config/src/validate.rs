@@ -93,7 +93,6 @@ fn check_port(port: i32, hint: &str) -> Result<(), String> {
 }
 
 fn check_node(node: &Node, at: &str, report: &mut impl FnMut(String, String)) {
-    // hostPort 0/-1 are "pick one for me", so only fixed ports can collide.
     let mut bound: Vec<(i32, Protocol, IpAddr, usize)> = Vec::new();
     for (j, mapping) in node.extra_port_mappings.iter().enumerate() {
         let here = format!("{at}.extraPortMappings[{j}]");
@@ -107,15 +106,18 @@ fn check_node(node: &Node, at: &str, report: &mut impl FnMut(String, String)) {
         {
             report(format!("{here}.containerPort"), message);
         }
+        // kind's `validatePortMappings` skips a mapping whose host port is
+        // picked for it (0 or unset by kind, -1 by the container engine):
+        // such ports cannot collide, and its listen address goes unchecked.
+        let Some(port) = mapping.host_port.filter(|p| *p != 0 && *p != -1) else {
+            continue;
+        };
         let address = match listen_address(mapping) {
             Ok(address) => address,
             Err(message) => {
                 report(format!("{here}.listenAddress"), message);
                 continue;
             }
-        };
-        let Some(port) = mapping.host_port.filter(|p| *p > 0) else {
-            continue;
         };
         let protocol = mapping.protocol.unwrap_or(Protocol::Tcp);
         let clash = bound.iter().find(|(p, proto, addr, _)| {
