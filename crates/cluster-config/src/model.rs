@@ -5,12 +5,14 @@
 //! config read and written again keeps what its author wrote and gains no
 //! defaults: kind applies its defaults itself. Unknown fields are errors.
 //!
-//! Two deliberate differences from kind's Go types: enumerations (`role`,
-//! `ipFamily`, `kubeProxyMode`, `propagation`, `protocol`) are Rust enums, so a
-//! misspelt value is rejected when the file is read, with its path and the
-//! allowed values (kind rejects most of them later, and silently treats an
-//! unknown `propagation` as `None`); and a JSON 6902 patch must name its `kind`
-//! and carry a `patch` (without them kind never applies it).
+//! Enumerations (`role`, `ipFamily`, `kubeProxyMode`, `propagation`,
+//! `protocol`) are Rust enums read as kind reads them (`protocol` in any
+//! letter case), so a misspelt value is rejected when the file is read, with
+//! its path and the allowed values; kind rejects the same values, `protocol`
+//! and `propagation` when it reads the file, the others when it validates.
+//!
+//! One deliberate difference from kind's Go types: a JSON 6902 patch must name
+//! its `kind` and carry a `patch` (without them kind never applies it).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -231,10 +233,62 @@ impl PatchJson6902 {
     }
 }
 
+/// An enumeration read from its spelling in a config.
+trait Spelled: Sized + Copy + 'static {
+    /// Every spelling, in kind's order.
+    const NAMES: &'static [&'static str];
+    /// The value kind reads `text` as, if any.
+    fn read(text: &str) -> Option<Self>;
+}
+
+/// Reads a [`Spelled`] value. It goes through the reader's enumeration path
+/// (unit variants only), so that a bad value is reported where it stands.
+fn read_spelled<'de, D: Deserializer<'de>, T: Spelled>(
+    deserializer: D,
+    name: &'static str,
+) -> Result<T, D::Error> {
+    use serde::de::{EnumAccess, Error, VariantAccess, Visitor};
+    use std::marker::PhantomData;
+
+    struct Spelling<T>(T);
+    struct Read<T>(PhantomData<T>);
+
+    impl<'de, T: Spelled> Deserialize<'de> for Spelling<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_identifier(Read(PhantomData))
+        }
+    }
+
+    impl<'de, T: Spelled> Visitor<'de> for Read<T> {
+        type Value = Spelling<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "one of {}", T::NAMES.join(", "))
+        }
+
+        fn visit_str<E: Error>(self, text: &str) -> Result<Spelling<T>, E> {
+            T::read(text)
+                .map(Spelling)
+                .ok_or_else(|| E::unknown_variant(text, T::NAMES))
+        }
+
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Spelling<T>, A::Error> {
+            let (spelling, variant) = data.variant::<Spelling<T>>()?;
+            variant.unit_variant()?;
+            Ok(spelling)
+        }
+    }
+
+    let Spelling(value) = deserializer.deserialize_enum(name, T::NAMES, Read(PhantomData))?;
+    Ok(value)
+}
+
+/// An enumeration as kind spells it. With `read as f`, kind passes the text
+/// through `f` before comparing it with the spellings.
 macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident $(read as $read:path)? { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -251,6 +305,22 @@ macro_rules! string_enum {
             }
         }
 
+        impl Spelled for $name {
+            const NAMES: &'static [&'static str] = &[$($text),+];
+
+            fn read(text: &str) -> Option<$name> {
+                let text: std::borrow::Cow<'_, str> = text.into();
+                $(let text: std::borrow::Cow<'_, str> = $read(&text).into();)?
+                $name::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                read_spelled(deserializer, stringify!($name))
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
@@ -261,14 +331,8 @@ macro_rules! string_enum {
             type Err = String;
             /// Parses the config-file spelling; the error lists the valid ones.
             fn from_str(s: &str) -> Result<Self, String> {
-                $name::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| {
-                        let all: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
-                        format!("{s:?} is not one of {}", all.join(", "))
-                    })
+                $name::read(s)
+                    .ok_or_else(|| format!("{s:?} is not one of {}", $name::NAMES.join(", ")))
             }
         }
     };
@@ -311,12 +375,28 @@ string_enum! {
 }
 
 string_enum! {
-    /// Transport protocol of a port mapping.
-    Protocol {
+    /// Transport protocol of a port mapping, in any letter case: kind's
+    /// `PortMapping.UnmarshalYAML` upper-cases it before comparing.
+    Protocol read as go_to_upper {
         Tcp = "TCP",
         Udp = "UDP",
         Sctp = "SCTP",
     }
+}
+
+/// `text` in upper case as Go's `strings.ToUpper` makes it: letter by letter,
+/// so a letter whose upper case is several letters (`ß`) stays as it is, and
+/// the long s (`ſ`) becomes `S`.
+fn go_to_upper(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let mut upper = c.to_uppercase();
+            match (upper.next(), upper.next()) {
+                (Some(one), None) => one,
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 /// The config's `kind`, which can only be `Cluster`.
@@ -369,4 +449,35 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upper_case_as_go_makes_it() {
+        assert_eq!(go_to_upper("tcp"), "TCP");
+        assert_eq!(go_to_upper("sCtP"), "SCTP");
+        // The long s has a one-letter upper case; the sharp s has none in Go.
+        assert_eq!(go_to_upper("ſctp"), "SCTP");
+        assert_eq!(go_to_upper("ßtcp"), "ßTCP");
+    }
+
+    #[test]
+    fn protocols_read_in_any_case_and_nothing_else() {
+        for (text, protocol) in [
+            ("TCP", Protocol::Tcp),
+            ("udp", Protocol::Udp),
+            ("Sctp", Protocol::Sctp),
+        ] {
+            assert_eq!(text.parse::<Protocol>(), Ok(protocol), "{text}");
+        }
+        for text in ["", " tcp", "tcp ", "http", "TCP6"] {
+            assert!(text.parse::<Protocol>().is_err(), "{text:?}");
+        }
+        // Other enumerations are read as spelt.
+        assert!("Worker".parse::<Role>().is_err());
+        assert!("IPv4".parse::<IpFamily>().is_err());
+    }
 }

@@ -33,3 +33,21 @@ pub fn yaml_files(dir: &str) -> Vec<(String, String)> {
 pub fn tree(text: &str) -> serde_json::Value {
     serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"))
 }
+
+/// `tree` spelt the way kind reads it, which is how we write it: every
+/// port mapping's `protocol` in upper case.
+pub fn as_kind_reads(mut tree: serde_json::Value) -> serde_json::Value {
+    let mappings = tree
+        .get_mut("nodes")
+        .and_then(serde_json::Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(|node| node.get_mut("extraPortMappings")?.as_array_mut())
+        .flatten();
+    for mapping in mappings {
+        if let Some(serde_json::Value::String(protocol)) = mapping.get_mut("protocol") {
+            *protocol = protocol.to_uppercase();
+        }
+    }
+    tree
+}
