@@ -7,9 +7,10 @@
 //!
 //! Enumerations (`role`, `ipFamily`, `kubeProxyMode`, `propagation`,
 //! `protocol`) are Rust enums read as kind reads them (`protocol` in any
-//! letter case), so a misspelt value is rejected when the file is read, with
-//! its path and the allowed values; kind rejects the same values, `protocol`
-//! and `propagation` when it reads the file, the others when it validates.
+//! letter case, an empty string as unset), so a misspelt value is rejected
+//! when the file is read, with its path and the allowed values; kind rejects
+//! the same values, `protocol` and `propagation` when it reads the file, the
+//! others when it validates.
 //!
 //! One deliberate difference from kind's Go types: a JSON 6902 patch must name
 //! its `kind` and carry a `patch` (without them kind never applies it).
@@ -87,7 +88,11 @@ pub struct Cluster {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Node {
     /// kind's default is `control-plane`; see [`Node::effective_role`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_as_unset"
+    )]
     pub role: Option<Role>,
     /// The node image; `kind create cluster --image` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,7 +150,11 @@ impl Node {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Networking {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_as_unset"
+    )]
     pub ip_family: Option<IpFamily>,
     /// Host port of the API server; unset or 0 lets kind pick, -1 the container engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,7 +173,11 @@ pub struct Networking {
         skip_serializing_if = "Option::is_none"
     )]
     pub disable_default_cni: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_as_unset"
+    )]
     pub kube_proxy_mode: Option<KubeProxyMode>,
     /// Unset inherits the host's search domains; an empty list means none.
     #[serde(rename = "dnsSearch", default, skip_serializing_if = "Option::is_none")]
@@ -187,7 +200,11 @@ pub struct Mount {
         skip_serializing_if = "Option::is_none"
     )]
     pub selinux_relabel: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_as_unset"
+    )]
     pub propagation: Option<MountPropagation>,
 }
 
@@ -203,7 +220,11 @@ pub struct PortMapping {
     /// An IP address; unset means all addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_as_unset"
+    )]
     pub protocol: Option<Protocol>,
 }
 
@@ -235,52 +256,79 @@ impl PatchJson6902 {
 
 /// An enumeration read from its spelling in a config.
 trait Spelled: Sized + Copy + 'static {
+    /// The type's name, for the reader.
+    const NAME: &'static str;
     /// Every spelling, in kind's order.
     const NAMES: &'static [&'static str];
     /// The value kind reads `text` as, if any.
     fn read(text: &str) -> Option<Self>;
 }
 
-/// Reads a [`Spelled`] value. It goes through the reader's enumeration path
-/// (unit variants only), so that a bad value is reported where it stands.
+/// For an enumeration field: kind reads an empty string as unset, as if the
+/// field were not there, and then applies its default.
+fn empty_as_unset<'de, D: Deserializer<'de>, T: Spelled>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    struct Field<T>(Option<T>);
+    impl<'de, T: Spelled> Deserialize<'de> for Field<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            read_spelled(deserializer, true).map(Field)
+        }
+    }
+    Ok(Option::<Field<T>>::deserialize(deserializer)?.and_then(|field| field.0))
+}
+
+/// Reads a [`Spelled`] value; `None` for an empty string if `empty_is_unset`.
+/// It goes through the reader's enumeration path (unit variants only), so
+/// that a bad value is reported where it stands.
 fn read_spelled<'de, D: Deserializer<'de>, T: Spelled>(
     deserializer: D,
-    name: &'static str,
-) -> Result<T, D::Error> {
-    use serde::de::{EnumAccess, Error, VariantAccess, Visitor};
+    empty_is_unset: bool,
+) -> Result<Option<T>, D::Error> {
+    use serde::de::{DeserializeSeed, EnumAccess, Error, VariantAccess, Visitor};
     use std::marker::PhantomData;
 
-    struct Spelling<T>(T);
-    struct Read<T>(PhantomData<T>);
+    #[derive(Clone, Copy)]
+    struct Read<T> {
+        empty_is_unset: bool,
+        value: PhantomData<T>,
+    }
 
-    impl<'de, T: Spelled> Deserialize<'de> for Spelling<T> {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            deserializer.deserialize_identifier(Read(PhantomData))
+    impl<'de, T: Spelled> DeserializeSeed<'de> for Read<T> {
+        type Value = Option<T>;
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<T>, D::Error> {
+            deserializer.deserialize_identifier(self)
         }
     }
 
     impl<'de, T: Spelled> Visitor<'de> for Read<T> {
-        type Value = Spelling<T>;
+        type Value = Option<T>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write!(f, "one of {}", T::NAMES.join(", "))
         }
 
-        fn visit_str<E: Error>(self, text: &str) -> Result<Spelling<T>, E> {
+        fn visit_str<E: Error>(self, text: &str) -> Result<Option<T>, E> {
+            if text.is_empty() && self.empty_is_unset {
+                return Ok(None);
+            }
             T::read(text)
-                .map(Spelling)
+                .map(Some)
                 .ok_or_else(|| E::unknown_variant(text, T::NAMES))
         }
 
-        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Spelling<T>, A::Error> {
-            let (spelling, variant) = data.variant::<Spelling<T>>()?;
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Option<T>, A::Error> {
+            let (value, variant) = data.variant_seed(self)?;
             variant.unit_variant()?;
-            Ok(spelling)
+            Ok(value)
         }
     }
 
-    let Spelling(value) = deserializer.deserialize_enum(name, T::NAMES, Read(PhantomData))?;
-    Ok(value)
+    let read = Read {
+        empty_is_unset,
+        value: PhantomData,
+    };
+    deserializer.deserialize_enum(T::NAME, T::NAMES, read)
 }
 
 /// An enumeration as kind spells it. With `read as f`, kind passes the text
@@ -306,6 +354,7 @@ macro_rules! string_enum {
         }
 
         impl Spelled for $name {
+            const NAME: &'static str = stringify!($name);
             const NAMES: &'static [&'static str] = &[$($text),+];
 
             fn read(text: &str) -> Option<$name> {
@@ -317,7 +366,8 @@ macro_rules! string_enum {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                read_spelled(deserializer, stringify!($name))
+                let value = read_spelled(deserializer, false)?;
+                value.ok_or_else(|| serde::de::Error::unknown_variant("", $name::NAMES))
             }
         }
 

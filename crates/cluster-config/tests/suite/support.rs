@@ -34,19 +34,39 @@ pub fn tree(text: &str) -> serde_json::Value {
     serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"))
 }
 
-/// `tree` spelt the way kind reads it, which is how we write it: every
-/// port mapping's `protocol` in upper case.
+/// `tree` spelt the way kind reads it, which is how we write it: every port
+/// mapping's `protocol` in upper case, and no enumeration that is an empty
+/// string (kind reads that as unset).
 pub fn as_kind_reads(mut tree: serde_json::Value) -> serde_json::Value {
-    let mappings = tree
-        .get_mut("nodes")
-        .and_then(serde_json::Value::as_array_mut)
-        .into_iter()
-        .flatten()
-        .filter_map(|node| node.get_mut("extraPortMappings")?.as_array_mut())
-        .flatten();
-    for mapping in mappings {
-        if let Some(serde_json::Value::String(protocol)) = mapping.get_mut("protocol") {
-            *protocol = protocol.to_uppercase();
+    use serde_json::Value;
+
+    fn items<'a>(parent: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Value> {
+        parent
+            .get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+    }
+    fn drop_if_empty(object: &mut Value, key: &str) {
+        if object.get(key).is_some_and(|v| v == "") {
+            object.as_object_mut().map(|o| o.remove(key));
+        }
+    }
+
+    if let Some(networking) = tree.get_mut("networking") {
+        drop_if_empty(networking, "ipFamily");
+        drop_if_empty(networking, "kubeProxyMode");
+    }
+    for node in items(&mut tree, "nodes") {
+        drop_if_empty(node, "role");
+        for mount in items(node, "extraMounts") {
+            drop_if_empty(mount, "propagation");
+        }
+        for mapping in items(node, "extraPortMappings") {
+            drop_if_empty(mapping, "protocol");
+            if let Some(Value::String(protocol)) = mapping.get_mut("protocol") {
+                *protocol = protocol.to_uppercase();
+            }
         }
     }
     tree
