@@ -93,7 +93,7 @@ fn check_port(port: i32, hint: &str) -> Result<(), String> {
 }
 
 fn check_node(node: &Node, at: &str, report: &mut impl FnMut(String, String)) {
-    let mut bound: Vec<(i32, Protocol, IpAddr, usize)> = Vec::new();
+    let mut bound: Vec<Binding<'_>> = Vec::new();
     for (j, mapping) in node.extra_port_mappings.iter().enumerate() {
         let here = format!("{at}.extraPortMappings[{j}]");
         if let Some(port) = mapping.host_port
@@ -119,33 +119,76 @@ fn check_node(node: &Node, at: &str, report: &mut impl FnMut(String, String)) {
                 continue;
             }
         };
-        let protocol = mapping.protocol.unwrap_or(Protocol::Tcp);
-        let clash = bound.iter().find(|(p, proto, addr, _)| {
-            *p == port
-                && *proto == protocol
-                && (*addr == address || addr.is_unspecified() || address.is_unspecified())
-        });
-        if let Some((_, _, addr, k)) = clash {
+        let binding = Binding {
+            port,
+            protocol: mapping.protocol.unwrap_or(Protocol::Tcp),
+            address,
+            written: mapping.listen_address.as_deref().filter(|a| !a.is_empty()),
+            index: j,
+        };
+        if let Some(other) = bound.iter().find(|b| b.overlaps(&binding)) {
             report(
                 here,
                 format!(
-                    "hostPort {port}/{protocol} on {address} overlaps extraPortMappings[{k}] ({port}/{protocol} on {addr}) of the same node; use another hostPort or listenAddress"
+                    "hostPort {} overlaps extraPortMappings[{}] ({}) of the same node; use another hostPort or listenAddress",
+                    binding.describe(),
+                    other.index,
+                    other.describe(),
                 ),
             );
         } else {
-            bound.push((port, protocol, address, j));
+            bound.push(binding);
         }
     }
 }
 
-/// The listen address, with the wildcards `0.0.0.0` and `::` (and unset) as one.
+/// A fixed host port that a port mapping binds.
+struct Binding<'a> {
+    port: i32,
+    protocol: Protocol,
+    /// As [`listen_address`] reads it.
+    address: IpAddr,
+    /// The `listenAddress` as written, if any.
+    written: Option<&'a str>,
+    /// Which of the node's `extraPortMappings`.
+    index: usize,
+}
+
+impl Binding<'_> {
+    /// The same port and protocol on the same address, or either on all addresses.
+    fn overlaps(&self, other: &Binding<'_>) -> bool {
+        self.port == other.port
+            && self.protocol == other.protocol
+            && (self.address == other.address
+                || self.address.is_unspecified()
+                || other.address.is_unspecified())
+    }
+
+    /// `80/TCP on 127.0.0.1`, with the address as written and what it means
+    /// when the two differ (`::ffff:127.0.0.1 (the same as 127.0.0.1)`).
+    fn describe(&self) -> String {
+        let (port, protocol, address) = (self.port, self.protocol, self.address);
+        match self.written {
+            Some(text) if text.parse() != Ok(address) => {
+                format!("{port}/{protocol} on {text} (the same as {address})")
+            }
+            _ => format!("{port}/{protocol} on {address}"),
+        }
+    }
+}
+
+/// The listen address as kind's overlap check compares it (Go's `net.IP`):
+/// unset, `0.0.0.0`, `::` and `::ffff:0.0.0.0` are all addresses, and an
+/// IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) is that IPv4 address.
 fn listen_address(mapping: &PortMapping) -> Result<IpAddr, String> {
     let wildcard = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     match mapping.listen_address.as_deref() {
         None | Some("") => Ok(wildcard),
         Some(text) => match text.parse::<IpAddr>() {
-            Ok(ip) if ip.is_unspecified() => Ok(wildcard),
-            Ok(ip) => Ok(ip),
+            Ok(ip) => Ok(match ip.to_canonical() {
+                ip if ip.is_unspecified() => wildcard,
+                ip => ip,
+            }),
             Err(_) => Err(format!(
                 "{text:?} is not an IP address; use e.g. 127.0.0.1, 0.0.0.0 or ::"
             )),
@@ -172,8 +215,9 @@ fn check_subnets(value: &str, family: IpFamily, family_defaulted: bool) -> Resul
             v6.len()
         )),
         (IpFamily::Dual, [a, b]) if a == b => Err(format!(
-            "{value:?} has two {} CIDRs; ipFamily dual needs one IPv4 and one IPv6 CIDR",
-            if *a { "IPv6" } else { "IPv4" }
+            "{value:?} has two {} CIDRs{}; ipFamily dual needs one IPv4 and one IPv6 CIDR",
+            if *a { "IPv6" } else { "IPv4" },
+            if *a { "" } else { mapped_note(value) }
         )),
         (IpFamily::Ipv4 | IpFamily::Ipv6, [_, _, ..]) => Err(format!(
             "{value:?} has {} CIDRs, but ipFamily is {family_name}; single-stack takes one CIDR (set networking.ipFamily: dual for two)",
@@ -183,13 +227,27 @@ fn check_subnets(value: &str, family: IpFamily, family_defaulted: bool) -> Resul
             "{value:?} is an IPv6 CIDR, but ipFamily is {family_name}; use an IPv4 CIDR or set networking.ipFamily"
         )),
         (IpFamily::Ipv6, [false]) => Err(format!(
-            "{value:?} is an IPv4 CIDR, but ipFamily is ipv6; use an IPv6 CIDR"
+            "{value:?} is an IPv4 CIDR{}, but ipFamily is ipv6; use an IPv6 CIDR",
+            mapped_note(value)
         )),
         _ => Ok(()),
     }
 }
 
+/// Why an IPv4 CIDR can be written with colons.
+fn mapped_note(value: &str) -> &'static str {
+    if value.contains(':') {
+        " (an IPv4-mapped address, ::ffff:a.b.c.d, with a prefix of 96 or more is IPv4)"
+    } else {
+        ""
+    }
+}
+
 /// Parses `ADDRESS/PREFIX` as Go's `net.ParseCIDR` does; true for IPv6.
+///
+/// The family is the one kind sees (`IP.To4() == nil` on the masked
+/// address): an IPv4-mapped IPv6 address (`::ffff:10.0.0.0/104`) with a
+/// prefix of 96 or more keeps its `::ffff:` part and so counts as IPv4.
 fn parse_cidr(cidr: &str) -> Result<bool, &'static str> {
     let (address, prefix) = cidr.split_once('/').ok_or("no /prefix length")?;
     let address: IpAddr = address
@@ -200,7 +258,10 @@ fn parse_cidr(cidr: &str) -> Result<bool, &'static str> {
         return Err("the prefix length after the / is not a number");
     }
     match prefix.parse::<u32>() {
-        Ok(n) if n <= bits => Ok(address.is_ipv6()),
+        Ok(n) if n <= bits => Ok(match address {
+            IpAddr::V4(_) => false,
+            IpAddr::V6(v6) => n < 96 || v6.to_ipv4_mapped().is_none(),
+        }),
         _ if address.is_ipv6() => Err("the prefix length of an IPv6 CIDR is at most 128"),
         _ => Err("the prefix length of an IPv4 CIDR is at most 32"),
     }
@@ -215,6 +276,13 @@ mod tests {
         assert_eq!(parse_cidr("10.244.0.0/16"), Ok(false));
         assert_eq!(parse_cidr("fd00:10:244::/56"), Ok(true));
         assert_eq!(parse_cidr("0.0.0.0/0"), Ok(false));
+        // Go's To4 on the masked address: IPv4 while the ::ffff: part survives the mask.
+        assert_eq!(parse_cidr("::ffff:10.0.0.0/104"), Ok(false));
+        assert_eq!(parse_cidr("::ffff:10.0.0.0/96"), Ok(false));
+        assert_eq!(parse_cidr("::ffff:10.0.0.0/95"), Ok(true));
+        assert_eq!(parse_cidr("::10.0.0.0/104"), Ok(true));
+        // Go's prefix length may have leading zeros.
+        assert_eq!(parse_cidr("10.244.0.0/016"), Ok(false));
         for bad in [
             "10.244.0.0",
             "10.244.0.0/33",
@@ -239,6 +307,25 @@ mod tests {
         assert!(check_subnets("10.0.0.0/8,10.1.0.0/16", IpFamily::Dual, false).is_err());
         assert!(check_subnets("10.0.0.0/8,fd00::/56", IpFamily::Ipv4, false).is_err());
         assert!(check_subnets("10.0.0.0/8,fd00::/56,fd01::/56", IpFamily::Dual, false).is_err());
+    }
+
+    #[test]
+    fn listen_addresses_compare_as_in_go() {
+        let read = |text: &str| {
+            listen_address(&PortMapping {
+                listen_address: Some(text.to_owned()),
+                ..PortMapping::default()
+            })
+        };
+        let wildcard = Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        for all in ["", "0.0.0.0", "::", "::ffff:0.0.0.0"] {
+            assert_eq!(read(all), wildcard, "{all:?}");
+        }
+        assert_eq!(read("::ffff:127.0.0.1"), read("127.0.0.1"));
+        // Only the ::ffff: form is IPv4 to Go, not the old IPv4-compatible one.
+        assert_ne!(read("::127.0.0.1"), read("127.0.0.1"));
+        assert!(read("localhost").is_err());
+        assert!(read("fe80::1%eth0").is_err());
     }
 
     #[test]

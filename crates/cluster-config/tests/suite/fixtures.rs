@@ -161,6 +161,20 @@ const INVALID: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "duplicate-port-ipv4-mapped.yaml",
+        &[
+            "nodes[0].extraPortMappings[1]: hostPort 8080/TCP on ::ffff:127.0.0.1 (the same as 127.0.0.1) overlaps extraPortMappings[0] (8080/TCP on 127.0.0.1)",
+        ],
+    ),
+    (
+        "ipv4-mapped-cidr-for-ipv6.yaml",
+        &[
+            "networking.podSubnet: \"::ffff:10.244.0.0/112\" is an IPv4 CIDR",
+            "prefix of 96 or more",
+            "ipFamily is ipv6",
+        ],
+    ),
+    (
         "bad-listen-address.yaml",
         &["nodes[0].extraPortMappings[0].listenAddress: \"localhost\" is not an IP address"],
     ),
