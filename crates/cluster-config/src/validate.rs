@@ -121,7 +121,7 @@ fn check_node(node: &Node, at: &str, report: &mut impl FnMut(String, String)) {
         };
         let binding = Binding {
             port,
-            protocol: mapping.protocol.unwrap_or(Protocol::Tcp),
+            protocol: mapping.protocol,
             address,
             written: mapping.listen_address.as_deref().filter(|a| !a.is_empty()),
             index: j,
@@ -145,7 +145,10 @@ fn check_node(node: &Node, at: &str, report: &mut impl FnMut(String, String)) {
 /// A fixed host port that a port mapping binds.
 struct Binding<'a> {
     port: i32,
-    protocol: Protocol,
+    /// As written: kind's check tells an unset protocol from TCP, which is
+    /// its default only when it creates the node. So `80` and `80/TCP` on
+    /// one address pass, and the engine is asked to bind it twice.
+    protocol: Option<Protocol>,
     /// As [`listen_address`] reads it.
     address: IpAddr,
     /// The `listenAddress` as written, if any.
@@ -164,15 +167,20 @@ impl Binding<'_> {
                 || other.address.is_unspecified())
     }
 
-    /// `80/TCP on 127.0.0.1`, with the address as written and what it means
-    /// when the two differ (`::ffff:127.0.0.1 (the same as 127.0.0.1)`).
+    /// `80/TCP on 127.0.0.1` (`80 on ...` without a protocol), with the
+    /// address as written and what it means when the two differ
+    /// (`::ffff:127.0.0.1 (the same as 127.0.0.1)`).
     fn describe(&self) -> String {
-        let (port, protocol, address) = (self.port, self.protocol, self.address);
+        let port = match self.protocol {
+            Some(protocol) => format!("{}/{protocol}", self.port),
+            None => self.port.to_string(),
+        };
+        let address = self.address;
         match self.written {
             Some(text) if text.parse() != Ok(address) => {
-                format!("{port}/{protocol} on {text} (the same as {address})")
+                format!("{port} on {text} (the same as {address})")
             }
-            _ => format!("{port}/{protocol} on {address}"),
+            _ => format!("{port} on {address}"),
         }
     }
 }

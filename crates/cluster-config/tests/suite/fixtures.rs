@@ -142,8 +142,7 @@ const INVALID: &[(&str, &[&str])] = &[
     (
         "duplicate-port.yaml",
         &[
-            "nodes[0].extraPortMappings[1]: hostPort 80/TCP on 0.0.0.0 overlaps extraPortMappings[0]",
-            "127.0.0.1",
+            "nodes[0].extraPortMappings[1]: hostPort 80 on 0.0.0.0 overlaps extraPortMappings[0] (80 on 127.0.0.1)",
         ],
     ),
     (
@@ -155,6 +154,12 @@ const INVALID: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "duplicate-port-tcp.yaml",
+        &[
+            "nodes[0].extraPortMappings[1]: hostPort 8080/TCP on :: (the same as 0.0.0.0) overlaps extraPortMappings[0] (8080/TCP on 0.0.0.0)",
+        ],
+    ),
+    (
         "duplicate-port-any-case.yaml",
         &[
             "nodes[0].extraPortMappings[1]: hostPort 5353/UDP on 127.0.0.1 overlaps extraPortMappings[0] (5353/UDP on 0.0.0.0)",
@@ -163,7 +168,7 @@ const INVALID: &[(&str, &[&str])] = &[
     (
         "duplicate-port-ipv4-mapped.yaml",
         &[
-            "nodes[0].extraPortMappings[1]: hostPort 8080/TCP on ::ffff:127.0.0.1 (the same as 127.0.0.1) overlaps extraPortMappings[0] (8080/TCP on 127.0.0.1)",
+            "nodes[0].extraPortMappings[1]: hostPort 8080 on ::ffff:127.0.0.1 (the same as 127.0.0.1) overlaps extraPortMappings[0] (8080 on 127.0.0.1)",
         ],
     ),
     (
