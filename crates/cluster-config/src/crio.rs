@@ -153,7 +153,10 @@ pub fn generate(options: &GenerateOptions) -> Result<Cluster, Error> {
 /// - A patch that sets `nodeRegistration.criSocket` (or the kubelet's
 ///   `containerRuntimeEndpoint`) to anything else, removes it, or copies it from
 ///   elsewhere is a conflict: [`Error::CriSocketConflict`] names the patch.
-/// - A patch that cannot be read is [`Error::Patch`] (kind would refuse it too).
+/// - A patch that cannot be read is [`Error::Patch`], whatever object it is
+///   for: kind's validation does not look at patches, but when it writes the
+///   kubeadm config (after creating the nodes) it reads every one and fails
+///   on the first it cannot read.
 ///
 /// The config is not validated; call [`Cluster::validate`] for that.
 pub fn make_crio_ready(mut cluster: Cluster) -> Result<Cluster, Error> {
@@ -236,7 +239,12 @@ fn read_yaml(text: &str, location: &str, what: &str) -> Result<Option<Value>, Er
     if blank {
         return Ok(None);
     }
-    let options = serde_saphyr::options! { with_snippet: false };
+    // kind reads patches with sigs.k8s.io/yaml (go-yaml v2, not strict),
+    // where a key given twice is no error: the last value counts.
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+    };
     serde_saphyr::from_str_with_options::<Value>(text, options)
         .map(Some)
         .map_err(|e| Error::Patch {
@@ -311,12 +319,29 @@ fn inspect_merge_patch(
     location: &str,
     covered: &mut BTreeSet<KubeadmKind>,
 ) -> Result<(), Error> {
-    let Value::Object(document) = value else {
-        return Err(Error::Patch {
+    let document = match value {
+        Value::Object(document) => document,
+        // Read by kind as a patch for no object at all.
+        Value::Null => return Ok(()),
+        _ => return Err(Error::Patch {
             location: location.to_owned(),
             message: "a kubeadm config merge patch must be a YAML mapping with a `kind` (e.g. `kind: JoinConfiguration`)".to_owned(),
-        });
+        }),
     };
+    // kind reads these two into Go strings first, which fails for anything else.
+    for field in ["kind", "apiVersion"] {
+        if let Some(found) = document
+            .get(field)
+            .filter(|v| !v.is_string() && !v.is_null())
+        {
+            return Err(Error::Patch {
+                location: location.to_owned(),
+                message: format!(
+                    "`{field}` of a kubeadm config merge patch must be a string, not {found}"
+                ),
+            });
+        }
+    }
     let Some(target) = document
         .get("kind")
         .and_then(Value::as_str)
@@ -345,10 +370,8 @@ fn inspect_json6902_patch(
     location: &str,
     covered: &mut BTreeSet<KubeadmKind>,
 ) -> Result<(), Error> {
-    let Some(target) = target_of(&patch.kind) else {
-        return Ok(());
-    };
-    let versioned = patch.api_version().is_some();
+    // kind reads every JSON 6902 patch, for whatever object, as a list of
+    // mappings before it applies any; only then do `op` and `path` matter.
     let Some(operations) = read_yaml(&patch.patch, location, "a JSON 6902 patch")? else {
         return Ok(());
     };
@@ -357,9 +380,19 @@ fn inspect_json6902_patch(
         message: "a JSON 6902 patch must be a list of operations, each with `op` and `path`"
             .to_owned(),
     };
-    let Value::Array(operations) = &operations else {
-        return Err(shape_error());
+    let operations = match &operations {
+        Value::Array(operations) => operations,
+        // kind reads `null` as no operations.
+        Value::Null => return Ok(()),
+        _ => return Err(shape_error()),
     };
+    if !operations.iter().all(Value::is_object) {
+        return Err(shape_error());
+    }
+    let Some(target) = target_of(&patch.kind) else {
+        return Ok(());
+    };
+    let versioned = patch.api_version().is_some();
     let (parent, leaf) = match target {
         Target::CriSocket(_) => ("/nodeRegistration", "/nodeRegistration/criSocket"),
         Target::KubeletEndpoint => ("", "/containerRuntimeEndpoint"),

@@ -38,8 +38,11 @@ pub enum Error {
     Invalid(Violations),
 
     /// A kubeadm config patch that cannot be read, so whether it sets the CRI
-    /// socket cannot be told.
-    #[error("{location}: {message}")]
+    /// socket cannot be told. kind loads and validates such a config, but
+    /// fails on the patch later, once it has created the node containers.
+    #[error(
+        "{location}: {message}; fix or remove this patch: kind would create the nodes, then fail on it while writing the kubeadm config"
+    )]
     Patch { location: String, message: String },
 
     /// A patch points the node at another container runtime.

@@ -380,6 +380,91 @@ fn an_unreadable_patch_is_an_error_naming_it() {
     );
 }
 
+/// The configs kind loads but cannot create, because it cannot read a
+/// kubeadm patch: file in `tests/fixtures/bad-patches/` and the patch.
+const BAD_PATCHES: &[(&str, &str)] = &[
+    (
+        "json6902-not-a-list.yaml",
+        "kubeadmConfigPatchesJSON6902[0]",
+    ),
+    (
+        "merge-kind-not-a-string.yaml",
+        "kubeadmConfigPatches[0] (document 2)",
+    ),
+    ("merge-not-a-mapping.yaml", "kubeadmConfigPatches[0]"),
+    ("merge-not-yaml.yaml", "nodes[1].kubeadmConfigPatches[0]"),
+];
+
+/// They load, as they do in kind, but are refused here before kind would
+/// create any node, naming the patch and saying what kind would do.
+#[test]
+fn configs_with_patches_kind_cannot_read_are_refused() {
+    let files = yaml_files("fixtures/bad-patches");
+    assert_eq!(
+        files
+            .iter()
+            .map(|(file, _)| file.as_str())
+            .collect::<Vec<_>>(),
+        BAD_PATCHES
+            .iter()
+            .map(|(file, _)| *file)
+            .collect::<Vec<_>>(),
+        "BAD_PATCHES and tests/fixtures/bad-patches differ"
+    );
+    for ((file, text), (_, patch)) in files.iter().zip(BAD_PATCHES) {
+        let cluster = load(text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let error = make_crio_ready(cluster).expect_err(file);
+        let Error::Patch { location, .. } = &error else {
+            panic!("{file}: not a patch error: {error:?}");
+        };
+        assert_eq!(location, patch, "{file}");
+        let message = error.to_string();
+        assert!(
+            message.contains("kind would create the nodes, then fail on it"),
+            "{file}: {message}"
+        );
+    }
+}
+
+/// kind reads patches leniently (go-yaml v2): a key given twice counts
+/// with its last value, and a `null` document or JSON 6902 patch is empty.
+#[test]
+fn patches_are_read_as_kind_reads_them() {
+    let cluster = ready(&format!(
+        "nodes:
+  - role: worker
+    kubeadmConfigPatches:
+      - |
+        kind: JoinConfiguration
+        nodeRegistration:
+          criSocket: unix:///run/containerd/containerd.sock
+        nodeRegistration:
+          criSocket: {CRIO_SOCKET}
+      - \"null\"
+    kubeadmConfigPatchesJSON6902:
+      - kind: JoinConfiguration
+        patch: \"null\"
+"
+    ))
+    .expect("ready");
+    assert_eq!(cluster.nodes[0].kubeadm_config_patches.len(), 2);
+
+    // The other way round, the last value is a conflict.
+    let (_, _, found) = conflict(&format!(
+        "nodes:
+  - role: worker
+    kubeadmConfigPatches:
+      - |
+        kind: JoinConfiguration
+        nodeRegistration:
+          criSocket: {CRIO_SOCKET}
+        nodeRegistration:
+          criSocket: unix:///run/containerd/containerd.sock
+"
+    ));
+    assert_eq!(found, "\"unix:///run/containerd/containerd.sock\"");
+}
+
 /// Patches for other objects, comments and empty documents are left alone.
 #[test]
 fn unrelated_patches_are_ignored() {
