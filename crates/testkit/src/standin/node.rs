@@ -772,16 +772,7 @@ fn build(recipe: &Recipe, reference: &str, cache: &Path) -> Result<(), String> {
     }
     let rootfs = cache.join(format!("rootfs-{}", std::process::id()));
     let result = (|| {
-        let include = format!("--include={}", recipe.include.join(","));
-        run(Command::new("debootstrap")
-            .args(["--variant=minbase", &include, recipe.spec.suite])
-            .arg(&rootfs)
-            .arg(&mirror))
-        .map_err(|e| {
-            let log = std::fs::read_to_string(rootfs.join("debootstrap/debootstrap.log"))
-                .unwrap_or_default();
-            format!("{e}\ndebootstrap.log (end):\n{}", super::tail(&log, 30))
-        })?;
+        debootstrap(recipe, &mirror, &rootfs, cache)?;
         write_entries(&rootfs, &recipe.entries)?;
         let containerd_bin = match recipe.spec.containerd {
             NodeContainerd::Debian => rootfs.join("usr/bin"),
@@ -812,6 +803,44 @@ fn build(recipe: &Recipe, reference: &str, cache: &Path) -> Result<(), String> {
         remove_image(reference);
     }
     result
+}
+
+/// `debootstrap --variant=minbase --include=...` of the recipe's suite into
+/// `rootfs`, or the same root unpacked from `cache`: node images that differ
+/// only in what comes after (kind's files, the image set) share one
+/// debootstrap run, which is most of a build's time.
+fn debootstrap(recipe: &Recipe, mirror: &str, rootfs: &Path, cache: &Path) -> Result<(), String> {
+    let include = format!("--include={}", recipe.include.join(","));
+    let key = crate::sha256_hex(format!("{}\n{include}\n{mirror}", recipe.spec.suite).as_bytes());
+    let tarball = cache.join(format!("debootstrap-{}-{}.tar", recipe.spec.suite, &key[..12]));
+    if tarball.is_file() {
+        std::fs::create_dir_all(rootfs).map_err(|e| format!("create {}: {e}", rootfs.display()))?;
+        return run(Command::new("tar")
+            .arg("-C")
+            .arg(rootfs)
+            .args(["--numeric-owner", "--xattrs", "-xf"])
+            .arg(&tarball))
+        .map(|_| ());
+    }
+    run(Command::new("debootstrap")
+        .args(["--variant=minbase", &include, recipe.spec.suite])
+        .arg(rootfs)
+        .arg(mirror))
+    .map_err(|e| {
+        let log =
+            std::fs::read_to_string(rootfs.join("debootstrap/debootstrap.log")).unwrap_or_default();
+        format!("{e}\ndebootstrap.log (end):\n{}", super::tail(&log, 30))
+    })?;
+    // Written under the build lock, renamed into place only when complete.
+    let partial = tarball.with_extension("partial");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(rootfs)
+        .args(["--numeric-owner", "--xattrs", "-cf"])
+        .arg(&partial)
+        .arg("."))?;
+    std::fs::rename(&partial, &tarball)
+        .map_err(|e| format!("rename {} to {}: {e}", partial.display(), tarball.display()))
 }
 
 /// Removes a debootstrap root, first unmounting whatever a killed
