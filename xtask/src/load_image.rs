@@ -1,21 +1,33 @@
 //! `cargo xtask load-image IMAGE... [--name NAME]`: the CRI-O counterpart of
 //! `kind load docker-image`, which imports into containerd, where CRI-O
-//! cannot see it. Saves the images from the engine once, copies the archive
-//! into each node, and imports each image into CRI-O's storage with skopeo
-//! (which the node image carries for its preload).
+//! cannot see it. Saves each image from the engine once, streams the archive
+//! into each node through `ENGINE exec -i`, and imports it into CRI-O's
+//! storage with skopeo (which the node image carries for its preload).
+//!
+//! Why streamed, and why into a file on `/var/tmp`:
+//! - kind mounts a tmpfs on the node's `/tmp`, and `docker cp` into a tmpfs
+//!   of a running container writes beneath it, invisible inside; `exec -i`
+//!   writes through the container's own view.
+//! - skopeo reads a non-seekable `docker-archive:/dev/stdin` only from
+//!   containers/image 5.24 on (skopeo 1.10); the skopeo 1.9 of Debian
+//!   bookworm, the base of kind's node images up to v0.31, re-opens the path
+//!   and fails with "invalid tar header". So `dd` writes the stream to
+//!   `/var/tmp`, on the node's `/var` volume (disk, not a tmpfs), where newer
+//!   skopeo would put its own copy anyway, and skopeo reads that file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use registry::ImageRef;
 use xshell::{Shell, cmd};
 
 use crate::config::Engine;
-use crate::step::Plan;
+use crate::step::{Invocation, Plan};
 use crate::ui::Ui;
 
-/// Inside the node, where image N's archive lands for the import.
-const NODE_ARCHIVE_DIR: &str = "/tmp";
+/// Inside the node, where image N's archive lands for the import: on the
+/// `/var` volume (kind's `/tmp` is a tmpfs, memory the node may lack).
+const NODE_ARCHIVE_DIR: &str = "/var/tmp";
 /// CRI-O's store on the node, as CRI-O selects it (overlay on the /var volume).
 const NODE_STORE: &str =
     "containers-storage:[overlay@/var/lib/containers/storage+/run/containers/storage]";
@@ -106,16 +118,17 @@ pub fn resolve(sh: &Shell, engine: Engine, typed: &[String]) -> Result<Vec<Image
 }
 
 /// The plan for `nodes` (the cluster's control planes and workers): each
-/// image saved to an archive of its own (a `save` of several images makes
-/// podman tag the first with every name), copied into each node and
+/// image saved to an archive of its own in `dir` (a `save` of several images
+/// makes podman tag the first with every name), streamed into each node and
 /// imported into CRI-O's storage there.
 pub fn plan<'a>(
     sh: &'a Shell,
     images: &'a [ImageRef],
     nodes: &'a [String],
     engine: Engine,
+    dir: &Path,
 ) -> Plan<'a> {
-    let dir = PathBuf::from(ARCHIVE_DIR);
+    let dir = dir.to_path_buf();
     let e = engine.to_string();
     let archives: Vec<(String, PathBuf, String)> = images
         .iter()
@@ -157,18 +170,37 @@ pub fn plan<'a>(
             // The node's policy admits only the preload's own layout; this
             // archive is the user's, saved from their engine a moment ago,
             // so no signature policy applies.
+            let of = format!("of={in_node}");
             let source = format!("docker-archive:{in_node}");
             let dest = format!("{NODE_STORE}{image}");
-            cmds.push(cmd!(sh, "{e} cp {archive} {node}:{in_node}"));
-            cmds.push(cmd!(
-                sh,
-                "{e} exec {node} skopeo copy --quiet --insecure-policy {source} {dest}"
+            cmds.push(Invocation::stdin_file(
+                cmd!(sh, "{e} exec -i {node} dd {of} bs=1M status=none"),
+                archive,
             ));
-            cmds.push(cmd!(sh, "{e} exec {node} rm -f {in_node}"));
+            cmds.push(
+                cmd!(
+                    sh,
+                    "{e} exec {node} skopeo copy --quiet --insecure-policy {source} {dest}"
+                )
+                .into(),
+            );
+            cmds.push(cmd!(sh, "{e} exec {node} rm -f {in_node}").into());
         }
-        plan.cmds(format!("Loading into {node}"), cmds);
+        plan.invocations(format!("Loading into {node}"), cmds);
     }
     plan.always();
+    // After a failure (or Ctrl-C) midway, an archive may be left on a node.
+    let in_nodes: Vec<&str> = archives.iter().map(|(_, _, n)| n.as_str()).collect();
+    plan.cmds(
+        "Removing the archives from the nodes",
+        nodes
+            .iter()
+            .map(|node| {
+                let in_nodes = in_nodes.clone();
+                cmd!(sh, "{e} exec {node} rm -f {in_nodes...}")
+            })
+            .collect(),
+    );
     plan.native(
         "Removing the archives",
         format!("rm -rf {}", dir.display()),
@@ -192,7 +224,7 @@ pub fn run(args: &LoadImageArgs, engine: Engine, ui: &Ui, dry_run: bool) -> Resu
             "cluster {name} has no nodes: create it first (cargo xtask e2e --retain, or kind create cluster)"
         );
     }
-    let plan = plan(&sh, &images, &nodes, engine);
+    let plan = plan(&sh, &images, &nodes, engine, Path::new(ARCHIVE_DIR));
     if dry_run {
         print!("{}", plan.render());
         return Ok(());
@@ -216,8 +248,9 @@ mod tests {
             "kind-crio-control-plane".to_owned(),
             "kind-crio-worker".to_owned(),
         ];
-        expect_file!["../tests/golden/load-image.txt"]
-            .assert_eq(&plan(&sh, &images, &nodes, Engine::Docker).render());
+        expect_file!["../tests/golden/load-image.txt"].assert_eq(
+            &plan(&sh, &images, &nodes, Engine::Docker, Path::new(ARCHIVE_DIR)).render(),
+        );
     }
 
     #[test]
@@ -285,5 +318,85 @@ mod tests {
             got.unwrap()[0].to_string(),
             format!("docker.io/library/{image}")
         );
+    }
+
+    /// The whole plan against a Docker container made as kind makes a node
+    /// (a tmpfs on /tmp and /run, a volume on /var), with the machine's own
+    /// skopeo in it: the image must land in the overlay store on /var, and
+    /// no archive may stay behind. (`docker cp` into the tmpfs on /tmp
+    /// reaches nothing the container sees; skopeo before 1.10 cannot read a
+    /// pipe as `docker-archive:/dev/stdin`.)
+    #[test]
+    fn loads_into_a_kind_like_docker_node() {
+        use crate::test_engines::{docker_answers, host_tools_rootfs, import};
+        let test = "loads_into_a_kind_like_docker_node";
+        if !testkit::tools_present(test, &["docker", "skopeo", "ldd", "tar"]) {
+            return;
+        }
+        let sh = Shell::new().unwrap();
+        if !docker_answers(&sh, test) {
+            return;
+        }
+        let dir = testkit::TempDir::new(test);
+        let pid = std::process::id();
+        let node_image = format!("kind-crio-test-node:{pid}");
+        let app = format!("kind-crio-test-load:{pid}");
+        let node = format!("kind-crio-test-load-{pid}-control-plane");
+        let rootfs =
+            host_tools_rootfs(&sh, dir.path(), &["skopeo", "dd", "rm", "sleep", "ls"], &[]);
+        import(&sh, "docker", &rootfs, &node_image);
+        import(
+            &sh,
+            "docker",
+            &testkit::tiny_rootfs_tarball(dir.path()),
+            &app,
+        );
+        // Overlay mounts inside the node need CAP_SYS_ADMIN, as kind's
+        // privileged nodes have it.
+        cmd!(
+            sh,
+            "docker run -d --name {node} --tmpfs /tmp --tmpfs /run -v /var --cap-add SYS_ADMIN --security-opt apparmor=unconfined {node_image} /bin/sleep 600"
+        )
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .unwrap();
+
+        let images = resolve(&sh, Engine::Docker, std::slice::from_ref(&app)).unwrap();
+        let nodes = vec![node.clone()];
+        let archives = dir.path().join("archives");
+        let result = plan(&sh, &images, &nodes, Engine::Docker, &archives).execute(&Ui {
+            verbose: false,
+            tty: false,
+            color: false,
+        });
+        let stored = format!("{NODE_STORE}docker.io/library/{app}");
+        let inspect = cmd!(sh, "docker exec {node} skopeo inspect --raw {stored}")
+            .quiet()
+            .ignore_status()
+            .output()
+            .unwrap();
+        let left = cmd!(sh, "docker exec {node} ls -A /var/tmp")
+            .quiet()
+            .ignore_status()
+            .read()
+            .unwrap_or_default();
+        let _ = cmd!(sh, "docker rm -f -v {node}")
+            .quiet()
+            .ignore_stdout()
+            .run();
+        let _ = cmd!(sh, "docker rmi {app} {node_image}")
+            .quiet()
+            .ignore_stdout()
+            .run();
+
+        result.unwrap();
+        assert!(
+            inspect.status.success(),
+            "the image is not in the node's store: {}",
+            String::from_utf8_lossy(&inspect.stderr)
+        );
+        assert_eq!(left.trim(), "", "archives left in the node's /var/tmp");
+        assert!(!archives.exists(), "the host's archives were not removed");
     }
 }

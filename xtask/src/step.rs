@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -22,12 +23,47 @@ use crate::ui::Ui;
 /// How many lines of a failed command's output the error shows.
 const TAIL_LINES: usize = 40;
 
+/// One external command of a step and where its standard input comes from.
+/// Built with xshell's `cmd!`, kept as `std::process::Command` so it can be
+/// both printed and run.
+pub struct Invocation {
+    command: Command,
+    /// A file to read as standard input (printed as `< FILE`); none reads nothing.
+    stdin: Option<PathBuf>,
+}
+
+impl Invocation {
+    /// The command with its standard input read from `file`.
+    pub fn stdin_file(cmd: Cmd<'_>, file: impl Into<PathBuf>) -> Invocation {
+        Invocation {
+            command: cmd.into(),
+            stdin: Some(file.into()),
+        }
+    }
+
+    /// `K=V program args < FILE`: safe to paste into a POSIX shell.
+    pub fn shell_line(&self) -> String {
+        let line = shell_line(&self.command);
+        match &self.stdin {
+            Some(file) => format!("{line} < {}", quote(file.as_os_str())),
+            None => line,
+        }
+    }
+}
+
+impl From<Cmd<'_>> for Invocation {
+    fn from(cmd: Cmd<'_>) -> Invocation {
+        Invocation {
+            command: cmd.into(),
+            stdin: None,
+        }
+    }
+}
+
 /// What a step does.
 pub enum Action<'a> {
     /// External commands, run in order; the first failure stops the plan.
-    /// Built with xshell's `cmd!`, kept as `std::process::Command` so they can be
-    /// both printed and run.
-    Commands(Vec<Command>),
+    Commands(Vec<Invocation>),
     /// Work done in-process (HTTP calls, file generation), described for dry runs.
     Native {
         describe: String,
@@ -109,11 +145,13 @@ impl<'a> Plan<'a> {
 
     /// Adds a step that runs several commands in order.
     pub fn cmds(&mut self, name: impl Into<String>, cmds: Vec<Cmd<'a>>) -> &mut Self {
-        self.push(Step {
-            name: name.into(),
-            action: Action::Commands(cmds.into_iter().map(Command::from).collect()),
-            show_output: false,
-        });
+        self.invocations(name, cmds.into_iter().map(Invocation::from).collect())
+    }
+
+    /// Adds a step that runs several commands in order, some perhaps with
+    /// their standard input from a file.
+    pub fn invocations(&mut self, name: impl Into<String>, cmds: Vec<Invocation>) -> &mut Self {
+        self.push(Step::new(name.into(), Action::Commands(cmds)));
         self
     }
 
@@ -132,14 +170,13 @@ impl<'a> Plan<'a> {
         describe: impl Into<String>,
         run: impl FnOnce() -> Result<()> + 'a,
     ) -> &mut Self {
-        self.push(Step {
-            name: name.into(),
-            action: Action::Native {
+        self.push(Step::new(
+            name.into(),
+            Action::Native {
                 describe: describe.into(),
                 run: Box::new(run),
             },
-            show_output: false,
-        });
+        ));
         self
     }
 
@@ -198,13 +235,23 @@ impl<'a> Plan<'a> {
     }
 }
 
+impl<'a> Step<'a> {
+    fn new(name: String, action: Action<'a>) -> Step<'a> {
+        Step {
+            name,
+            action,
+            show_output: false,
+        }
+    }
+}
+
 fn render_steps(out: &mut String, steps: &[Step<'_>], prefix: &str) {
     for (i, step) in steps.iter().enumerate() {
         let _ = writeln!(out, "{prefix}{}. {}", i + 1, step.name);
         match &step.action {
             Action::Commands(cmds) => {
                 for cmd in cmds {
-                    let _ = writeln!(out, "   $ {}", shell_line(cmd));
+                    let _ = writeln!(out, "   $ {}", cmd.shell_line());
                 }
             }
             Action::Native { describe, .. } => {
@@ -322,15 +369,25 @@ pub enum Echo {
 }
 
 /// Runs one command, echoing its output as asked and keeping the tail.
-pub fn run(ui: &Ui, mut command: Command, echo: Echo) -> Result<()> {
-    let line = shell_line(&command);
+pub fn run(ui: &Ui, invocation: Invocation, echo: Echo) -> Result<()> {
+    let line = invocation.shell_line();
     ui.detail(&format!("$ {line}"));
+    let stdin = match &invocation.stdin {
+        Some(file) => Stdio::from(std::fs::File::open(file).with_context(|| {
+            format!(
+                "cannot open {} as the input of `{line}`: did an earlier step write it?",
+                file.display()
+            )
+        })?),
+        None => Stdio::null(),
+    };
+    let mut command = invocation.command;
     // One pipe for both streams keeps stdout and stderr lines in the order
     // the command wrote them, which is what a reader of the tail needs.
     let (reader, writer) = std::io::pipe().context("cannot create a pipe")?;
     let writer2 = writer.try_clone().context("cannot duplicate a pipe")?;
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(writer)
         .stderr(writer2)
         .spawn()
@@ -486,5 +543,45 @@ mod tests {
             "{err}"
         );
         assert!(!ran.get());
+    }
+
+    #[test]
+    fn stdin_from_a_file_is_printed_and_fed() {
+        let dir = testkit::TempDir::new("step-stdin");
+        let file = dir.path().join("archive 1.tar");
+        std::fs::write(&file, "the archive's bytes\n").unwrap();
+        let sh = Shell::new().unwrap();
+        let mut plan = Plan::new();
+        // `cmp FILE -` succeeds only when its standard input is FILE's content.
+        plan.invocations(
+            "Compare",
+            vec![Invocation::stdin_file(cmd!(sh, "cmp {file} -"), &file)],
+        );
+        let shown = file.display().to_string();
+        assert_eq!(
+            plan.render(),
+            format!("1. Compare\n   $ cmp '{shown}' - < '{shown}'\n")
+        );
+        plan.execute(&quiet()).unwrap();
+
+        // Without a file, standard input is empty: the same comparison fails.
+        let mut plan = Plan::new();
+        plan.cmd("Compare", cmd!(sh, "cmp {file} -"));
+        assert!(plan.execute(&quiet()).is_err());
+
+        let missing = dir.path().join("missing.tar");
+        let mut plan = Plan::new();
+        plan.invocations(
+            "Compare",
+            vec![Invocation::stdin_file(cmd!(sh, "cmp {file} -"), &missing)],
+        );
+        let err = format!("{:#}", plan.execute(&quiet()).unwrap_err());
+        assert!(
+            err.contains(&format!(
+                "cannot open {} as the input of `cmp",
+                missing.display()
+            )),
+            "{err}"
+        );
     }
 }

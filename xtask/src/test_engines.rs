@@ -1,7 +1,7 @@
 //! Real container engines for the unit tests: podman on a store of the
 //! test's own, and the Docker engine where one answers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use testkit::TempDir;
 use xshell::{Shell, cmd};
@@ -57,4 +57,40 @@ pub fn docker_answers(sh: &Shell, what: &str) -> bool {
         eprintln!("SKIPPED {what}: no Docker engine answers here");
     }
     up
+}
+
+/// A root file system tarball holding this machine's `tools` (found on
+/// PATH) with the libraries they link, and `files` (path, contents): enough
+/// of a kind node for the commands a test runs in it with `docker exec`.
+pub fn host_tools_rootfs(
+    sh: &Shell,
+    dir: &Path,
+    tools: &[&str],
+    files: &[(&str, &str)],
+) -> PathBuf {
+    let root = dir.join("host-tools-rootfs");
+    for sub in ["bin", "tmp", "var/tmp", "run", "etc"] {
+        std::fs::create_dir_all(root.join(sub)).expect("create the root file system");
+    }
+    for tool in tools {
+        let path = testkit::find_on_path(tool).unwrap_or_else(|| panic!("{tool} is not on PATH"));
+        std::fs::copy(&path, root.join("bin").join(tool)).expect("copy a tool");
+        let libs = cmd!(sh, "ldd {path}").quiet().read().expect("ldd");
+        for lib in libs.split_whitespace().filter(|w| w.starts_with('/')) {
+            let to = root.join(lib.trim_start_matches('/'));
+            std::fs::create_dir_all(to.parent().expect("a parent")).expect("create a directory");
+            std::fs::copy(lib, &to).expect("copy a library");
+        }
+    }
+    for (path, contents) in files {
+        let to = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().expect("a parent")).expect("create a directory");
+        std::fs::write(&to, contents).expect("write a file");
+    }
+    let tarball = dir.join("host-tools-rootfs.tar");
+    cmd!(sh, "tar -C {root} -cf {tarball} .")
+        .quiet()
+        .run()
+        .expect("tar the root file system");
+    tarball
 }
