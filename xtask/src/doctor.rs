@@ -1,8 +1,9 @@
 //! `cargo xtask doctor`: are kind, kubectl and the container engine here, in
 //! versions that work, and does the engine give privileged containers every
-//! capability the kernel has? (Docker before 23.0 does not, and CRI-O then
-//! fails privileged pods such as kube-proxy with `capset: Operation not
-//! permitted`; containerd hides the mismatch, CRI-O does not.)
+//! capability the kernel has? (Docker before 23.0 does not; podman gives them
+//! only the capabilities it holds itself. CRI-O then fails privileged pods
+//! such as kube-proxy with `capset: Operation not permitted`; containerd
+//! hides the mismatch, CRI-O does not.)
 
 use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
@@ -35,9 +36,10 @@ pub fn parse_docker_major(out: &str) -> Option<u64> {
 }
 
 /// Reads `grep CapBnd /proc/self/status; cat /proc/sys/kernel/cap_last_cap`
-/// from a privileged container: Ok when the bounding set has every
-/// capability up to the kernel's last one.
-pub fn check_capabilities(out: &str) -> Result<()> {
+/// from a privileged container of `engine`: Ok when the bounding set has
+/// every capability up to the kernel's last one; otherwise the error says
+/// what to change for that engine.
+pub fn check_capabilities(out: &str, engine: Engine) -> Result<()> {
     let mut bounding = None;
     let mut last = None;
     for line in out.lines() {
@@ -56,14 +58,27 @@ pub fn check_capabilities(out: &str) -> Result<()> {
         (1u64 << (last + 1)) - 1
     };
     if bounding & want == want {
-        Ok(())
-    } else {
-        bail!(
-            "privileged containers get capabilities {bounding:#x} but the kernel has {want:#x} (up to {last}): \
-             CRI-O will fail privileged pods (kube-proxy) with `capset: Operation not permitted`. \
-             Upgrade Docker to 23.0 or newer (or use a Docker Desktop release with moby PR #42933)"
-        )
+        return Ok(());
     }
+    let advice = match engine {
+        Engine::Docker => {
+            "Upgrade Docker to 23.0 or newer (or use a Docker Desktop release with moby PR #42933), \
+             which gives privileged containers the capabilities dockerd has"
+        }
+        // podman's privileged containers get podman's own bounding set
+        // (libpod asks containers/common's capabilities.BoundingSet()): a
+        // newer podman gives no more than the process that starts it holds.
+        Engine::Podman => {
+            "podman gives privileged containers only the capabilities it holds itself: \
+             run podman where it has them all (as root on the host, not inside a container, \
+             a sandbox or a systemd unit that drops capabilities; `grep CapBnd /proc/self/status` \
+             in the shell that starts podman shows its set)"
+        }
+    };
+    bail!(
+        "privileged {engine} containers get capabilities {bounding:#x} but the kernel has {want:#x} (up to {last}): \
+         CRI-O will fail privileged pods (kube-proxy) with `capset: Operation not permitted`. {advice}"
+    )
 }
 
 pub fn run(args: &DoctorArgs, engine: Engine, image: &str, ui: &Ui) -> Result<()> {
@@ -124,7 +139,7 @@ pub fn run(args: &DoctorArgs, engine: Engine, image: &str, ui: &Ui) -> Result<()
             "{e} run --rm --privileged --entrypoint sh {image} -c {probe}"
         ))
         .with_context(|| format!("cannot run a privileged container from {image}"))?;
-        check_capabilities(&out)?;
+        check_capabilities(&out, engine)?;
         Ok(format!(
             "every capability reaches privileged containers ({image})"
         ))
@@ -176,16 +191,32 @@ mod tests {
 
     #[test]
     fn capability_check_matches_field_notes() {
-        // Docker >= 23 on a kernel with 41 capabilities: fine.
-        assert!(check_capabilities("CapBnd:\t000001ffffffffff\n40\n").is_ok());
+        for engine in [Engine::Docker, Engine::Podman] {
+            // Every capability of a kernel with 41: fine.
+            assert!(check_capabilities("CapBnd:\t000001ffffffffff\n40\n", engine).is_ok());
+            assert!(check_capabilities("garbage", engine).is_err());
+        }
         // Docker < 23: no CAP_PERFMON/CAP_BPF/CAP_CHECKPOINT_RESTORE.
-        let err = check_capabilities("CapBnd:\t0000003fffffffff\n40\n")
+        let docker = check_capabilities("CapBnd:\t0000003fffffffff\n40\n", Engine::Docker)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("capset: Operation not permitted") && err.contains("23.0"),
-            "{err}"
+            docker.starts_with("privileged docker containers get capabilities 0x3fffffffff but the kernel has 0x1ffffffffff (up to 40)")
+                && docker.contains("capset: Operation not permitted")
+                && docker.contains("Upgrade Docker to 23.0"),
+            "{docker}"
         );
-        assert!(check_capabilities("garbage").is_err());
+        // podman, run where CAP_SYS_RESOURCE is missing from its own set (as
+        // on a sandboxed machine): no advice to upgrade Docker.
+        let podman = check_capabilities("CapBnd:\t000001fffeffffff\n40\n", Engine::Podman)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            podman.starts_with("privileged podman containers get capabilities 0x1fffeffffff")
+                && podman.contains("capset: Operation not permitted")
+                && podman.contains("only the capabilities it holds itself")
+                && !podman.contains("Docker"),
+            "{podman}"
+        );
     }
 }
