@@ -7,6 +7,10 @@
 //! cluster came up (CRI-O's images against the list the image preloaded), and
 //! CRI-O's own journal and the preload unit's journal are collected on failure
 //! (`kind export logs` collects containerd's).
+//!
+//! It never touches a cluster it did not create: a cluster of the same name
+//! is an error before anything runs, and the failure and clean-up steps run
+//! only once this run has started creating its cluster.
 
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -15,6 +19,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
+use crate::cluster::{ClusterName, nodes};
 use crate::config::{Config, Engine};
 use crate::step::Plan;
 use crate::ui::Ui;
@@ -24,20 +29,21 @@ pub const PRELOADED_LIST: &str = "/opt/kind-crio/preload/images.txt";
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "\
-Steps: doctor checks, kind create cluster with CRI-O patches on every node, wait for
-every node and every kube-system pod to be Ready, check each node's runtime is cri-o,
-check nothing was pulled during creation, run a smoke workload (a pod, a service, a
-DNS lookup), print the time to ready. On failure: kind export logs plus each node's
-CRI-O and preload journals into target/kind-crio/e2e/NAME/logs. The cluster is
-deleted at the end unless --retain.")]
+Steps: check that no kind cluster NAME exists yet, doctor checks, kind create cluster with
+CRI-O patches on every node, wait for every node and every kube-system pod to be Ready,
+check each node's runtime is cri-o, check nothing was pulled during creation, run a smoke
+workload (a pod, a service, a DNS lookup), print the time to ready. On failure: kind export
+logs plus each node's CRI-O and preload journals into target/kind-crio/e2e/NAME/logs. The
+cluster is deleted at the end unless --retain. A cluster this run did not create is never
+touched: an existing NAME is an error.")]
 pub struct E2eArgs {
     /// Node image (default: image.repository tagged with kubernetes.version).
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
 
-    /// Cluster name.
-    #[arg(long, default_value = "kind-crio")]
-    pub name: String,
+    /// Cluster name (kind's rule: lower-case letters, digits, '.' and '-'; a letter or digit first).
+    #[arg(long, default_value = "kind-crio", value_parser = ClusterName::parse)]
+    pub name: ClusterName,
 
     /// Control-plane nodes.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -109,17 +115,20 @@ fn check_duration(s: &str) -> Result<()> {
     Ok(())
 }
 
-/// The plan; `started` receives the moment creation starts, for the ready time.
+/// The plan; `started` receives the moment creation starts, which is also
+/// what makes the failure and clean-up steps run: before it, the cluster
+/// called NAME (if any) is not this run's.
 pub fn plan<'a>(
     sh: &'a Shell,
     args: &'a E2eArgs,
     image: &'a str,
     engine: Engine,
     started: &'a Cell<Option<Instant>>,
+    ui: Ui,
 ) -> Result<Plan<'a>> {
     check_duration(&args.wait)?;
     let kind_config = crate::render::KindConfigArgs {
-        name: Some(args.name.clone()),
+        name: Some(args.name.to_string()),
         image: Some(image.to_owned()),
         control_planes: Some(args.control_planes),
         workers: Some(args.workers),
@@ -137,8 +146,29 @@ pub fn plan<'a>(
         Engine::Docker => "docker",
         Engine::Podman => "podman",
     };
+    let created = move || started.get().is_some();
+    const CREATED: &str = "this run started creating the cluster";
 
     let mut plan = Plan::new();
+    plan.native(
+        format!("Checking that no cluster {name} exists"),
+        format!("KIND_EXPERIMENTAL_PROVIDER={provider} kind get clusters must not list {name}"),
+        move || crate::cluster::ensure_absent(sh, &args.name, engine),
+    );
+    plan.native(
+        "Running doctor",
+        format!(
+            "cargo xtask doctor --image {image}: kind, kubectl, {provider}, privileged capabilities"
+        ),
+        move || {
+            let doctor = crate::doctor::DoctorArgs {
+                image: Some(image.to_owned()),
+            };
+            crate::doctor::run(&doctor, engine, image, &ui)
+        },
+    )
+    // Doctor draws its own status lines: no spinner over them.
+    .show_output();
     {
         let dir = dir.clone();
         let config_file = config_file.clone();
@@ -151,7 +181,6 @@ pub fn plan<'a>(
                     .with_context(|| format!("cannot create {}", dir.display()))?;
                 std::fs::write(&config_file, &kind_config)?;
                 std::fs::write(&smoke_file, SMOKE)?;
-                started.set(Some(Instant::now()));
                 Ok(())
             },
         );
@@ -160,7 +189,10 @@ pub fn plan<'a>(
         format!("Creating cluster {name} ({} control-plane, {} worker)", args.control_planes, args.workers),
         cmd!(sh, "kind create cluster --name {name} --image {image} --config {config_file} --retain --wait 0s")
             .env("KIND_EXPERIMENTAL_PROVIDER", provider),
-    );
+    )
+    // From here on the cluster is this run's: with --retain, kind leaves the
+    // nodes of a creation that fails midway.
+    .on_start(move || started.set(Some(Instant::now())));
     plan.cmd(
         "Waiting for every node to be Ready",
         cmd!(
@@ -217,7 +249,8 @@ pub fn plan<'a>(
         "Exporting kind's logs",
         cmd!(sh, "kind export logs {logs} --name {name}")
             .env("KIND_EXPERIMENTAL_PROVIDER", provider),
-    );
+    )
+    .only_if(CREATED, created);
     {
         let logs = logs.clone();
         plan.native(
@@ -227,21 +260,24 @@ pub fn plan<'a>(
                 logs.display()
             ),
             move || collect_journals(sh, name, provider, &logs),
-        );
+        )
+        .only_if(CREATED, created);
     }
     plan.always();
     if args.retain {
         plan.native(
-            format!("Keeping cluster {name} (--retain)"),
+            format!("Keeping cluster {name}, as --retain asks"),
             format!("delete it with: kind delete cluster --name {name}"),
             || Ok(()),
-        );
+        )
+        .only_if(CREATED, created);
     } else {
         plan.cmd(
             format!("Deleting cluster {name}"),
             cmd!(sh, "kind delete cluster --name {name}")
                 .env("KIND_EXPERIMENTAL_PROVIDER", provider),
-        );
+        )
+        .only_if(CREATED, created);
     }
     Ok(plan)
 }
@@ -280,35 +316,6 @@ pub fn runtimes_are_crio(out: &str) -> Result<()> {
     } else {
         bail!("not every node runs CRI-O: {}", wrong.join(", "))
     }
-}
-
-/// The cluster's node containers, sorted: its control planes and workers,
-/// as kind's own `load` and `export logs` pick them. `kind get nodes` also
-/// lists the load balancer kind puts in front of several control planes,
-/// which has no CRI-O, no preload and no skopeo.
-pub fn nodes(sh: &Shell, name: &str, engine: &str) -> Result<Vec<String>> {
-    let cluster = format!("label=io.x-k8s.kind.cluster={name}");
-    let names = "{{.Names}}";
-    let mut nodes = Vec::new();
-    for role in ["control-plane", "worker"] {
-        let role = format!("label=io.x-k8s.kind.role={role}");
-        // Two label filters: docker and podman both keep what matches both.
-        let out = cmd!(
-            sh,
-            "{engine} ps --all --filter {cluster} --filter {role} --format {names}"
-        )
-        .quiet()
-        .read()
-        .with_context(|| format!("cannot list the nodes of cluster {name} with {engine}"))?;
-        nodes.extend(
-            out.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned),
-        );
-    }
-    nodes.sort();
-    Ok(nodes)
 }
 
 fn check_nothing_pulled(sh: &Shell, name: &str, provider: &str) -> Result<()> {
@@ -405,97 +412,17 @@ pub fn run(args: &E2eArgs, config: &Config, ui: &Ui, dry_run: bool) -> Result<()
         None => format!("{}:{}", config.image_repository, config.kubernetes),
     };
     let started = Cell::new(None);
-    let plan = plan(&sh, args, &image, config.engine, &started)?;
+    let plan = plan(&sh, args, &image, config.engine, &started, *ui)?;
     if dry_run {
         print!("{}", plan.render());
         return Ok(());
     }
-    crate::doctor::run(
-        &crate::doctor::DoctorArgs {
-            image: Some(image.clone()),
-        },
-        config.engine,
-        &image,
-        ui,
-    )?;
     plan.execute(ui)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Real containers labelled as kind labels them: two control planes, a
-    /// worker, the load balancer, and another cluster's worker.
-    const KIND_LIKE: [(&str, &str, &str); 5] = [
-        ("kc-test-control-plane", "kc-test", "control-plane"),
-        ("kc-test-control-plane2", "kc-test", "control-plane"),
-        ("kc-test-worker", "kc-test", "worker"),
-        (
-            "kc-test-external-load-balancer",
-            "kc-test",
-            "external-load-balancer",
-        ),
-        ("kc-other-worker", "kc-other", "worker"),
-    ];
-
-    const NODES: [&str; 3] = [
-        "kc-test-control-plane",
-        "kc-test-control-plane2",
-        "kc-test-worker",
-    ];
-
-    fn create_kind_like(sh: &Shell, engine: &str, image: &str) {
-        for (name, cluster, role) in KIND_LIKE {
-            let cluster = format!("io.x-k8s.kind.cluster={cluster}");
-            let role = format!("io.x-k8s.kind.role={role}");
-            cmd!(
-                sh,
-                "{engine} create --name {name} --label {cluster} --label {role} {image} /hello"
-            )
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .unwrap();
-        }
-    }
-
-    fn remove_kind_like(sh: &Shell, engine: &str) {
-        for (name, _, _) in KIND_LIKE {
-            let _ = cmd!(sh, "{engine} rm --force {name}")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .run();
-        }
-    }
-
-    /// With podman always, and with docker where an engine answers.
-    #[test]
-    fn nodes_are_control_planes_and_workers() {
-        use crate::test_engines::{docker_answers, import, podman};
-        let test = "nodes_are_control_planes_and_workers";
-        let Some(podman) = podman(test) else {
-            return;
-        };
-        let sh = &podman.sh;
-        for engine in ["podman", "docker"] {
-            if engine == "docker" && !docker_answers(sh, &format!("the docker half of {test}")) {
-                return;
-            }
-            let image = format!("localhost/kind-crio-test/node:{}", std::process::id());
-            import(sh, engine, &podman.tarball, &image);
-            remove_kind_like(sh, engine);
-            create_kind_like(sh, engine, &image);
-            let found = nodes(sh, "kc-test", engine);
-            remove_kind_like(sh, engine);
-            let _ = cmd!(sh, "{engine} rmi {image}")
-                .quiet()
-                .ignore_stdout()
-                .run();
-            assert_eq!(found.unwrap(), NODES, "{engine}");
-        }
-    }
 
     #[test]
     fn runtimes() {
@@ -543,12 +470,18 @@ mod plan_tests {
         args: E2eArgs,
     }
 
+    const QUIET: Ui = Ui {
+        verbose: false,
+        tty: false,
+        color: false,
+    };
+
     fn dry_run(argv: &[&str], engine: Engine) -> String {
         let cli = Cli::try_parse_from(std::iter::once("e2e").chain(argv.iter().copied())).unwrap();
         let sh = Shell::new().unwrap();
         let started = Cell::new(None);
         let image = "ghcr.io/owner/kindnode-crio:v1.34.0";
-        plan(&sh, &cli.args, image, engine, &started)
+        plan(&sh, &cli.args, image, engine, &started, QUIET)
             .unwrap()
             .render()
     }
@@ -578,14 +511,21 @@ mod plan_tests {
         let cli = Cli::try_parse_from(["e2e", "--wait", "soon"]).unwrap();
         let sh = Shell::new().unwrap();
         let started = Cell::new(None);
-        let err = plan(&sh, &cli.args, "x:y", Engine::Docker, &started)
+        let err = plan(&sh, &cli.args, "x:y", Engine::Docker, &started, QUIET)
             .err()
             .unwrap();
         assert!(err.to_string().contains("--wait \"soon\""));
-        let cli = Cli::try_parse_from(["e2e", "--name", "Bad_Name"]).unwrap();
-        let err = plan(&sh, &cli.args, "x:y", Engine::Docker, &started)
-            .err()
-            .unwrap();
-        assert!(format!("{err:#}").contains("Bad_Name"), "{err:#}");
+        for (name, why) in [
+            ("Bad_Name", "'B' is not allowed"),
+            ("..", "must start with a letter or digit"),
+            ("a/b", "'/' is not allowed"),
+            ("", "the cluster name is empty"),
+        ] {
+            let err = Cli::try_parse_from(["e2e", "--name", name])
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(why), "{name}: {err}");
+        }
     }
 }

@@ -21,6 +21,7 @@ use anyhow::{Context as _, Result, bail};
 use registry::ImageRef;
 use xshell::{Shell, cmd};
 
+use crate::cluster::ClusterName;
 use crate::config::Engine;
 use crate::step::{Invocation, Plan};
 use crate::ui::Ui;
@@ -49,8 +50,8 @@ pub struct LoadImageArgs {
     pub images: Vec<String>,
 
     /// The kind cluster.
-    #[arg(long, default_value = "kind-crio")]
-    pub name: String,
+    #[arg(long, default_value = "kind-crio", value_parser = ClusterName::parse)]
+    pub name: ClusterName,
 }
 
 /// Of the names the engine lists for the image the user typed as `typed`,
@@ -218,7 +219,7 @@ pub fn run(args: &LoadImageArgs, engine: Engine, ui: &Ui, dry_run: bool) -> Resu
         resolve(&sh, engine, &args.images)
     })?;
     let name = args.name.as_str();
-    let nodes = crate::e2e::nodes(&sh, name, &engine.to_string())?;
+    let nodes = crate::cluster::nodes(&sh, name, &engine.to_string())?;
     if nodes.is_empty() {
         bail!(
             "cluster {name} has no nodes: create it first (cargo xtask e2e --retain, or kind create cluster)"

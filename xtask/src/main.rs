@@ -7,6 +7,7 @@
 mod bench;
 mod build_image;
 mod ci;
+mod cluster;
 mod codegen;
 mod config;
 mod doctor;

@@ -78,6 +78,17 @@ pub struct Step<'a> {
     /// Stream the commands' output even without `-v` (test runs, whose
     /// summary lines are the point).
     pub show_output: bool,
+    /// Run only when this holds at the moment the step comes up.
+    pub only_if: Option<Condition<'a>>,
+    /// Called once, just before the action starts (to note that it started).
+    pub on_start: Option<Box<dyn FnOnce() + 'a>>,
+}
+
+/// When a step runs: `describe` completes "only if ..." in dry runs and in
+/// the line that says the step was skipped.
+pub struct Condition<'a> {
+    pub describe: String,
+    pub holds: Box<dyn Fn() -> bool + 'a>,
 }
 
 /// Which list of a plan new steps go to.
@@ -163,6 +174,31 @@ impl<'a> Plan<'a> {
         self
     }
 
+    /// Makes the last step added run only if `holds()` is true when its turn
+    /// comes; otherwise it is skipped, saying so. `describe` completes "only
+    /// if ..." in dry runs.
+    pub fn only_if(
+        &mut self,
+        describe: impl Into<String>,
+        holds: impl Fn() -> bool + 'a,
+    ) -> &mut Self {
+        if let Some(step) = self.current() {
+            step.only_if = Some(Condition {
+                describe: describe.into(),
+                holds: Box::new(holds),
+            });
+        }
+        self
+    }
+
+    /// Makes the last step added call `f` just before its action starts.
+    pub fn on_start(&mut self, f: impl FnOnce() + 'a) -> &mut Self {
+        if let Some(step) = self.current() {
+            step.on_start = Some(Box::new(f));
+        }
+        self
+    }
+
     /// Adds an in-process step; `describe` is what a dry run prints for it.
     pub fn native(
         &mut self,
@@ -241,13 +277,19 @@ impl<'a> Step<'a> {
             name,
             action,
             show_output: false,
+            only_if: None,
+            on_start: None,
         }
     }
 }
 
 fn render_steps(out: &mut String, steps: &[Step<'_>], prefix: &str) {
     for (i, step) in steps.iter().enumerate() {
-        let _ = writeln!(out, "{prefix}{}. {}", i + 1, step.name);
+        let _ = write!(out, "{prefix}{}. {}", i + 1, step.name);
+        if let Some(condition) = &step.only_if {
+            let _ = write!(out, " (only if {})", condition.describe);
+        }
+        out.push('\n');
         match &step.action {
             Action::Commands(cmds) => {
                 for cmd in cmds {
@@ -265,6 +307,13 @@ fn render_steps(out: &mut String, steps: &[Step<'_>], prefix: &str) {
 /// steps, which must run after a Ctrl-C.
 fn run_step(ui: &Ui, step: Step<'_>, stop_on_interrupt: bool) -> Result<()> {
     let name = step.name;
+    if let Some(condition) = &step.only_if
+        && !(condition.holds)()
+    {
+        eprintln!(" - {name} (skipped: only if {})", condition.describe);
+        return Ok(());
+    }
+    let on_start = step.on_start;
     let echo = match (step.show_output, ui.verbose) {
         (true, _) => Echo::Raw,
         (false, true) => Echo::Indented,
@@ -279,6 +328,9 @@ fn run_step(ui: &Ui, step: Step<'_>, stop_on_interrupt: bool) -> Result<()> {
         .step(&name, || {
             if stop_on_interrupt {
                 interrupt::check()?;
+            }
+            if let Some(f) = on_start {
+                f();
             }
             match step.action {
                 Action::Commands(cmds) => {
@@ -543,6 +595,58 @@ mod tests {
             "{err}"
         );
         assert!(!ran.get());
+    }
+
+    #[test]
+    fn conditional_steps_render_their_condition_and_are_skipped_unless_it_holds() {
+        let started = std::cell::Cell::new(false);
+        let ran = std::cell::RefCell::new(Vec::new());
+        let mut plan = Plan::new();
+        plan.native("Check", "c", || {
+            ran.borrow_mut().push("check");
+            Ok(())
+        })
+        .native("Create", "make it", || {
+            ran.borrow_mut().push("create");
+            anyhow::bail!("half made")
+        })
+        .on_start(|| started.set(true));
+        plan.always()
+            .native("Delete", "d", || {
+                ran.borrow_mut().push("delete");
+                Ok(())
+            })
+            .only_if("this run started creating it", || started.get());
+        assert_eq!(
+            plan.render(),
+            "1. Check\n   (c)\n2. Create\n   (make it)\nAlways, last:\nA1. Delete (only if this run started creating it)\n   (d)\n"
+        );
+        assert!(plan.execute(&quiet()).is_err());
+        assert_eq!(*ran.borrow(), ["check", "create", "delete"]);
+
+        // A failure before the marked step: the conditional step is skipped.
+        let started = std::cell::Cell::new(false);
+        ran.borrow_mut().clear();
+        let mut plan = Plan::new();
+        plan.native("Check", "c", || {
+            ran.borrow_mut().push("check");
+            anyhow::bail!("exists already")
+        })
+        .native("Create", "make it", || {
+            ran.borrow_mut().push("create");
+            Ok(())
+        })
+        .on_start(|| started.set(true));
+        plan.always()
+            .native("Delete", "d", || {
+                ran.borrow_mut().push("delete");
+                Ok(())
+            })
+            .only_if("this run started creating it", || started.get());
+        let err = format!("{:#}", plan.execute(&quiet()).unwrap_err());
+        assert_eq!(err, "step \"Check\" failed: exists already");
+        assert_eq!(*ran.borrow(), ["check"]);
+        assert!(!started.get());
     }
 
     #[test]

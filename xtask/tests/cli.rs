@@ -649,6 +649,154 @@ fn dry_run_ci_prints_numbered_steps() {
 }
 
 // ---------------------------------------------------------------------------
+// e2e against real kind and Docker
+
+/// kind (from `target/tools/bin` or PATH) and a Docker engine that answers,
+/// or None after a loud skip.
+fn kind_and_docker(test: &str) -> Option<PathBuf> {
+    let kind = testkit::tools::require(test, &["kind"])?.remove(0);
+    if !tools_present(test, &["docker", "tar"]) {
+        return None;
+    }
+    let answers = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !answers {
+        eprintln!("SKIPPED {test}: no Docker engine answers here");
+        return None;
+    }
+    Some(kind.parent().expect("kind's directory").to_path_buf())
+}
+
+/// The binary with kind's directory first in PATH and no kubeconfig of the
+/// machine's user (kind writes to the sandbox's ~/.kube/config).
+fn xtask_with_kind(sandbox: &Sandbox, kind_dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = sandbox.xtask(args);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![kind_dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(&path));
+    cmd.env("PATH", std::env::join_paths(dirs).expect("a PATH"))
+        .env_remove("KUBECONFIG");
+    cmd
+}
+
+fn docker(args: &[&str]) -> Run {
+    let mut cmd = Command::new("docker");
+    cmd.args(args).stdin(Stdio::null());
+    run(cmd)
+}
+
+/// e2e's own directory for a cluster, under the project's target/.
+fn e2e_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/kind-crio/e2e")
+        .join(name)
+}
+
+/// A cluster of the same name that e2e did not create: kind lists it, so e2e
+/// stops at its first step, and neither creates nor deletes anything (the
+/// node container is still there afterwards).
+#[test]
+fn e2e_leaves_an_existing_cluster_alone() {
+    let test = "e2e_leaves_an_existing_cluster_alone";
+    let Some(kind_dir) = kind_and_docker(test) else {
+        return;
+    };
+    let sandbox = Sandbox::new(test);
+    let pid = std::process::id();
+    let name = format!("kc-e2e-exists-{pid}");
+    let node = format!("{name}-control-plane");
+    let image = format!("kind-crio-test-exists:{pid}");
+    let tarball = testkit::tiny_rootfs_tarball(sandbox.path());
+    let imported = docker(&["import", tarball.to_str().expect("UTF-8 path"), &image]);
+    assert_eq!(imported.code, Some(0), "{imported}");
+    // Labelled as kind labels a node: `kind get clusters` lists it.
+    let cluster_label = format!("io.x-k8s.kind.cluster={name}");
+    let created = docker(&[
+        "create",
+        "--name",
+        &node,
+        "--label",
+        &cluster_label,
+        "--label",
+        "io.x-k8s.kind.role=control-plane",
+        &image,
+        "/hello",
+    ]);
+    assert_eq!(created.code, Some(0), "{created}");
+
+    let e2e = run(xtask_with_kind(
+        &sandbox,
+        &kind_dir,
+        &["e2e", "--name", &name, "--wait", "10s"],
+    ));
+    let still_there = docker(&["inspect", "--format", "{{.Name}}", &node]);
+    let _ = docker(&["rm", "--force", "--volumes", &node]);
+    let _ = docker(&["rmi", &image]);
+
+    assert_eq!(still_there.code, Some(0), "e2e removed the node:\n{e2e}");
+    let msg = e2e.error();
+    assert_eq!(
+        msg,
+        format!(
+            "step \"Checking that no cluster {name} exists\" failed: a kind cluster named {name} already exists (docker); \
+             e2e creates and deletes a cluster of its own: pick another --name, or delete that one first (kind delete cluster --name {name})"
+        ),
+        "{e2e}"
+    );
+    assert!(
+        e2e.stderr.contains(&format!(
+            " - Deleting cluster {name} (skipped: only if this run started creating the cluster)"
+        )),
+        "{e2e}"
+    );
+    for never in [
+        "Running doctor",
+        "Writing the kind config",
+        "Creating cluster",
+        "Reporting each node's preload outcome",
+        "Exporting kind's logs",
+    ] {
+        assert!(
+            !e2e.stderr.contains(&format!(" • {never}")),
+            "{never:?} ran:\n{e2e}"
+        );
+    }
+    assert!(!e2e_dir(&name).exists(), "e2e wrote its files:\n{e2e}");
+}
+
+/// Names that are not kind's, or would leave target/kind-crio/e2e/, are
+/// usage errors of e2e and load-image alike, before anything runs.
+#[test]
+fn cluster_names_are_checked_first() {
+    let sandbox = Sandbox::new("cluster_names_are_checked_first");
+    for (name, why) in [
+        ("..", "must start with a letter or digit"),
+        ("a/b", "'/' is not allowed"),
+        ("", "the cluster name is empty"),
+        ("Kind", "'K' is not allowed"),
+    ] {
+        for args in [
+            &["--dry-run", "e2e", "--name", name][..],
+            &["--dry-run", "load-image", "my-app:dev", "--name", name][..],
+        ] {
+            let run = sandbox.run(args);
+            assert_eq!(run.code, Some(2), "{args:?}:\n{run}");
+            run.assert_no_panic();
+            assert_eq!(run.stdout, "", "{run}");
+            assert!(
+                run.stderr
+                    .contains(&format!("invalid value '{name}' for '--name <NAME>': "))
+                    && run.stderr.contains(why),
+                "{args:?}:\n{run}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Help and version
 
 #[test]
@@ -703,6 +851,7 @@ fn help_and_version() {
         ],
     );
     help(&["config", "--help"], &["effective configuration"]);
+    help(&["e2e", "--help"], &["an existing NAME is an error"]);
 
     for args in [&["--version"][..], &["-V"][..]] {
         let run = sandbox.run(args);
