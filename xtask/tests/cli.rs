@@ -730,7 +730,7 @@ fn e2e_leaves_an_existing_cluster_alone() {
     let e2e = run(xtask_with_kind(
         &sandbox,
         &kind_dir,
-        &["e2e", "--name", &name, "--wait", "10s"],
+        &["e2e", "--name", &name, "--ignore-doctor", "--wait", "10s"],
     ));
     let still_there = docker(&["inspect", "--format", "{{.Name}}", &node]);
     let _ = docker(&["rm", "--force", "--volumes", &node]);
@@ -765,6 +765,73 @@ fn e2e_leaves_an_existing_cluster_alone() {
         );
     }
     assert!(!e2e_dir(&name).exists(), "e2e wrote its files:\n{e2e}");
+}
+
+/// Doctor fails here for a node image that does not exist (it cannot run
+/// the capability probe): e2e stops there, deleting nothing; with
+/// --ignore-doctor it warns and goes on to create the cluster, whose failure
+/// runs the failure path and then the deletion, since this run started the
+/// creation.
+#[test]
+fn e2e_ignore_doctor_goes_on_and_cleans_up_what_it_started() {
+    let test = "e2e_ignore_doctor_goes_on_and_cleans_up_what_it_started";
+    let Some(kind_dir) = kind_and_docker(test) else {
+        return;
+    };
+    let sandbox = Sandbox::new(test);
+    let pid = std::process::id();
+    let name = format!("kc-e2e-doctor-{pid}");
+    let image = format!("localhost/kind-crio-test-absent:{pid}");
+    let args = ["e2e", "--name", &name, "--image", &image, "--wait", "10s"];
+
+    let stopped = run(xtask_with_kind(&sandbox, &kind_dir, &args));
+    assert!(
+        stopped
+            .error()
+            .starts_with("step \"Running doctor\" failed: doctor found problems: "),
+        "{stopped}"
+    );
+    assert!(
+        stopped.stderr.contains(&format!(
+            " - Deleting cluster {name} (skipped: only if this run started creating the cluster)"
+        )),
+        "{stopped}"
+    );
+    assert!(!stopped.stderr.contains("Creating cluster"), "{stopped}");
+
+    let mut ignoring = args.to_vec();
+    ignoring.push("--ignore-doctor");
+    let went_on = run(xtask_with_kind(&sandbox, &kind_dir, &ignoring));
+    let _ = std::fs::remove_dir_all(e2e_dir(&name));
+    // Not `error()`: the error, and the failing log export, quote kind's
+    // own "ERROR:" lines.
+    assert_eq!(went_on.code, Some(1), "{went_on}");
+    went_on.assert_no_panic();
+    assert_eq!(went_on.stdout, "", "{went_on}");
+    assert!(
+        went_on.stderr.contains(&format!(
+            "\nERROR: step \"Creating cluster {name} (1 control-plane, 1 worker)\" failed: command failed"
+        )),
+        "{went_on}"
+    );
+    let stderr = &went_on.stderr;
+    for expected in [
+        "   WARNING: doctor found problems: privileged capabilities; going on (--ignore-doctor)\n",
+        " ✓ Running doctor (",
+        &format!(" ✗ Creating cluster {name} ("),
+        &format!(" ✓ Deleting cluster {name} ("),
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} not in:\n{went_on}");
+    }
+    // kind left nothing behind.
+    let left = docker(&[
+        "ps",
+        "--all",
+        "--quiet",
+        "--filter",
+        &format!("label=io.x-k8s.kind.cluster={name}"),
+    ]);
+    assert_eq!(left.stdout, "", "{left}");
 }
 
 /// Names that are not kind's, or would leave target/kind-crio/e2e/, are
@@ -851,7 +918,14 @@ fn help_and_version() {
         ],
     );
     help(&["config", "--help"], &["effective configuration"]);
-    help(&["e2e", "--help"], &["an existing NAME is an error"]);
+    help(
+        &["e2e", "--help"],
+        &[
+            "--ignore-doctor",
+            "Go on when doctor finds problems (printed as warnings)",
+            "an existing NAME is an error",
+        ],
+    );
 
     for args in [&["--version"][..], &["-V"][..]] {
         let run = sandbox.run(args);
