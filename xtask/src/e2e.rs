@@ -3,18 +3,22 @@
 //!
 //! The steps follow kind's own CI (create, wait for nodes and kube-system,
 //! `kind export logs` on failure, delete), plus what only a CRI-O node needs
-//! checking: every node's runtime is `cri-o://`, nothing was pulled while the
-//! cluster came up (CRI-O's images against the list the image preloaded), and
-//! CRI-O's own journal and the preload unit's journal are collected on failure
-//! (`kind export logs` collects containerd's).
+//! checking: every node's runtime is `cri-o://`; the preload imported every
+//! image the node image recorded, and nothing preloaded was pulled anyway
+//! (CRI-O's journal, the kubelet's events, CRI-O's images against the
+//! record; see `e2e/preload.rs`); and on failure, each node's preload outcome,
+//! CRI-O's journal and the preload unit's journal (`kind export logs`
+//! collects containerd's).
 //!
 //! It never touches a cluster it did not create: a cluster of the same name
 //! is an error before anything runs, and the failure and clean-up steps run
 //! only once this run has started creating its cluster.
 
+mod preload;
+
 use std::cell::Cell;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
@@ -23,17 +27,17 @@ use crate::cluster::{ClusterName, nodes};
 use crate::config::{Config, Engine};
 use crate::step::Plan;
 use crate::ui::Ui;
-
-/// Where the image records what it preloaded (one `REFERENCE DIGEST` per line).
-pub const PRELOADED_LIST: &str = "/opt/kind-crio/preload/images.txt";
+use preload::{RECORDED_LIST, Recorded, STATUS_FILE};
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "\
 Steps: check that no kind cluster NAME exists yet, doctor checks, kind create cluster with
 CRI-O patches on every node, wait for every node and every kube-system pod to be Ready,
-check each node's runtime is cri-o, check nothing was pulled during creation, run a smoke
-workload (a pod, a service, a DNS lookup), print the time to ready. On failure: kind export
-logs plus each node's CRI-O and preload journals into target/kind-crio/e2e/NAME/logs. The
+check each node's runtime is cri-o, check the preload imported every recorded image
+(waiting up to --wait for its status), check nothing preloaded was pulled (CRI-O's journal,
+the kubelet's events, CRI-O's images), run a smoke workload (a pod, a service, a DNS
+lookup), print the time to ready. On failure: each node's preload outcome, kind export
+logs, and each node's CRI-O and preload journals into target/kind-crio/e2e/NAME/logs. The
 cluster is deleted at the end unless --retain. A cluster this run did not create is never
 touched: an existing NAME is an error.")]
 pub struct E2eArgs {
@@ -57,7 +61,8 @@ pub struct E2eArgs {
     #[arg(long)]
     pub retain: bool,
 
-    /// How long to wait for nodes, and then for kube-system pods, to be Ready.
+    /// How long to wait for nodes, then for kube-system pods, to be Ready, and
+    /// for the preload to finish.
     #[arg(long, default_value = "300s", value_name = "DURATION")]
     pub wait: String,
 
@@ -111,13 +116,22 @@ spec:
 ";
 
 /// `300s`, `5m`: what kubectl's --timeout accepts, checked here.
-fn check_duration(s: &str) -> Result<()> {
+fn parse_duration(s: &str) -> Result<Duration> {
     let digits = s.trim_end_matches(['s', 'm', 'h']);
-    let unit_ok = s.len() > digits.len() && s.len() - digits.len() == 1;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !unit_ok {
-        bail!("--wait {s:?}: expected a number with s, m or h, e.g. 300s or 5m");
+    let unit = &s[digits.len()..];
+    let seconds_per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => 0,
+    };
+    let n: Option<u64> = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten();
+    match (n, seconds_per) {
+        (Some(n), 1..) => Ok(Duration::from_secs(n.saturating_mul(seconds_per))),
+        _ => bail!("--wait {s:?}: expected a number with s, m or h, e.g. 300s or 5m"),
     }
-    Ok(())
 }
 
 /// The plan; `started` receives the moment creation starts, which is also
@@ -131,7 +145,7 @@ pub fn plan<'a>(
     started: &'a Cell<Option<Instant>>,
     ui: Ui,
 ) -> Result<Plan<'a>> {
-    check_duration(&args.wait)?;
+    let wait_for = parse_duration(&args.wait)?;
     let kind_config = crate::render::KindConfigArgs {
         name: Some(args.name.to_string()),
         image: Some(image.to_owned()),
@@ -246,8 +260,25 @@ pub fn plan<'a>(
         },
     );
     plan.native(
+        "Checking the preload imported every recorded image",
+        format!(
+            "on each node, wait up to {wait} for {STATUS_FILE}; every image of {RECORDED_LIST} must be imported or present, none failed"
+        ),
+        move || check_preload_status(sh, name, provider, wait_for),
+    );
+    {
+        let context = context.clone();
+        plan.native(
+            "Checking no preloaded image was pulled",
+            format!(
+                "on each node, journalctl -u crio has no \"Pulling image: REF\" and kubectl --context {context} get events -A has no Pulling event for a REF of {RECORDED_LIST}"
+            ),
+            move || check_no_preloaded_pull(sh, name, provider, &context),
+        );
+    }
+    plan.native(
         "Checking nothing was pulled while the cluster came up",
-        format!("on each node, every image `crictl images` lists is in {PRELOADED_LIST}"),
+        format!("on each node, every image `crictl images` lists is in {RECORDED_LIST}"),
         move || check_nothing_pulled(sh, name, provider),
     );
     plan.cmds(
@@ -260,6 +291,19 @@ pub fn plan<'a>(
     );
 
     plan.on_failure();
+    plan.native(
+        "Reporting each node's preload outcome",
+        format!(
+            "print what {STATUS_FILE} of each node says was imported and what failed; never fails"
+        ),
+        move || {
+            for line in preload_report(sh, name, provider) {
+                eprintln!("   {line}");
+            }
+            Ok(())
+        },
+    )
+    .only_if(CREATED, created);
     plan.cmd(
         "Exporting kind's logs",
         cmd!(sh, "kind export logs {logs} --name {name}")
@@ -333,20 +377,143 @@ pub fn runtimes_are_crio(out: &str) -> Result<()> {
     }
 }
 
+/// The control-plane and worker nodes; none is an error (the cluster is gone).
+fn cluster_nodes(sh: &Shell, name: &str, provider: &str) -> Result<Vec<String>> {
+    let found = nodes(sh, name, provider)?;
+    if found.is_empty() {
+        bail!("{provider} lists no control-plane or worker node of cluster {name}");
+    }
+    Ok(found)
+}
+
+/// `ENGINE exec NODE cat FILE`: Ok(None) when the file does not exist.
+fn read_node_file(sh: &Shell, provider: &str, node: &str, file: &str) -> Result<Option<String>> {
+    let out = cmd!(sh, "{provider} exec {node} cat {file}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("cannot run {provider} exec"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+    } else if stderr.contains(file) && stderr.contains("No such file") {
+        Ok(None)
+    } else {
+        bail!(
+            "`{provider} exec {node} cat {file}` failed ({}): {}",
+            out.status,
+            stderr.trim()
+        )
+    }
+}
+
+/// What `node`'s image recorded in its preload list.
+fn recorded(sh: &Shell, provider: &str, node: &str) -> Result<Recorded> {
+    let text = read_node_file(sh, provider, node, RECORDED_LIST)?.with_context(|| {
+        format!("{node} has no {RECORDED_LIST}: was the image built with its preload?")
+    })?;
+    Recorded::parse(&text).with_context(|| format!("on {node}"))
+}
+
+/// The preload's status on `node`, waiting for the import to finish (the
+/// file appears, whole, when it does) until `deadline`.
+fn wait_for_status(sh: &Shell, provider: &str, node: &str, deadline: Instant) -> Result<String> {
+    loop {
+        if let Some(text) = read_node_file(sh, provider, node, STATUS_FILE)? {
+            return Ok(text);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{node} has no {STATUS_FILE} yet: its preload has not finished, or never ran; \
+                 see `{provider} exec {node} journalctl -u kind-crio-preload`, or give it longer with --wait"
+            );
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+fn check_preload_status(sh: &Shell, name: &str, provider: &str, wait_for: Duration) -> Result<()> {
+    let deadline = Instant::now() + wait_for;
+    let mut problems = Vec::new();
+    for node in cluster_nodes(sh, name, provider)? {
+        let recorded = recorded(sh, provider, &node)?;
+        let status = preload::parse_status(&wait_for_status(sh, provider, &node, deadline)?)
+            .with_context(|| format!("on {node}"))?;
+        eprintln!("   {node}: {}", preload::summary(&status));
+        problems.extend(
+            preload::status_problems(&recorded, &status)
+                .into_iter()
+                .map(|p| format!("{node}: {p}")),
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "the preload did not import every recorded image (the kubelet pulls what is missing): {}",
+            problems.join(", ")
+        )
+    }
+}
+
+fn check_no_preloaded_pull(sh: &Shell, name: &str, provider: &str, context: &str) -> Result<()> {
+    let mut problems = Vec::new();
+    let mut all = Recorded::default();
+    let mut by_node = Vec::new();
+    for node in cluster_nodes(sh, name, provider)? {
+        let recorded = recorded(sh, provider, &node)?;
+        let journal = cmd!(
+            sh,
+            "{provider} exec {node} journalctl --no-pager -o cat -u crio"
+        )
+        .quiet()
+        .read()
+        .with_context(|| format!("cannot read CRI-O's journal on {node}"))?;
+        problems.extend(
+            preload::journal_pulls(&journal)
+                .into_iter()
+                .filter(|i| recorded.contains(i))
+                .map(|i| format!("{node}: {i} (CRI-O's journal)")),
+        );
+        all.extend(&recorded);
+        by_node.push((node, recorded));
+    }
+    let events = cmd!(
+        sh,
+        "kubectl --context {context} get events --all-namespaces --field-selector reason=Pulling -o json"
+    )
+    .quiet()
+    .read()
+    .context("cannot list the cluster's events")?;
+    for event in preload::pulling_events(&events)? {
+        // The node's own record where the event names one of the nodes.
+        let recorded = by_node
+            .iter()
+            .find(|(n, _)| *n == event.node)
+            .map_or(&all, |(_, r)| r);
+        if recorded.contains(&event.image) {
+            problems.push(format!("{}: {} (kubelet event)", event.node, event.image));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "preloaded images were pulled (the preload missed them): {}",
+            problems.join(", ")
+        )
+    }
+}
+
 fn check_nothing_pulled(sh: &Shell, name: &str, provider: &str) -> Result<()> {
     let mut problems = Vec::new();
-    for node in nodes(sh, name, provider)? {
-        let preloaded = cmd!(sh, "{provider} exec {node} cat {PRELOADED_LIST}")
-            .quiet()
-            .read()
-            .with_context(|| {
-                format!("{node} has no {PRELOADED_LIST}: was the image built with its preload?")
-            })?;
+    for node in cluster_nodes(sh, name, provider)? {
+        let recorded = recorded(sh, provider, &node)?;
         let images = cmd!(sh, "{provider} exec {node} crictl images -o json")
             .quiet()
             .read()?;
         problems.extend(
-            pulled_images(&preloaded, &images)
+            preload::unrecorded_images(&recorded, &images)
                 .with_context(|| format!("on {node}"))?
                 .into_iter()
                 .map(|i| format!("{node}: {i}")),
@@ -362,47 +529,33 @@ fn check_nothing_pulled(sh: &Shell, name: &str, provider: &str) -> Result<()> {
     }
 }
 
-/// Images CRI-O has that the preload list does not name (by tag or digest).
-pub fn pulled_images(preloaded: &str, crictl_json: &str) -> Result<Vec<String>> {
-    let known: std::collections::BTreeSet<&str> = preloaded
-        .lines()
-        .flat_map(|l| l.split_whitespace().take(2))
-        .collect();
-    let v: serde_json::Value =
-        serde_json::from_str(crictl_json).context("crictl images -o json")?;
-    let mut pulled = Vec::new();
-    for image in v["images"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let tags: Vec<&str> = image["repoTags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str())
-            .collect();
-        let digests: Vec<&str> = image["repoDigests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str())
-            .collect();
-        let named = tags.iter().any(|t| known.contains(t))
-            || digests
-                .iter()
-                .any(|d| d.split_once('@').is_some_and(|(_, d)| known.contains(d)));
-        if !named {
-            pulled.push(
-                tags.first()
-                    .or(digests.first())
-                    .copied()
-                    .unwrap_or("<unnamed>")
-                    .to_owned(),
-            );
+/// One line per node with the preload's outcome, for the failure path:
+/// often the reason a cluster did not come up. Never fails: what cannot be
+/// read becomes the line.
+fn preload_report(sh: &Shell, name: &str, provider: &str) -> Vec<String> {
+    let nodes = match nodes(sh, name, provider) {
+        Ok(nodes) if nodes.is_empty() => {
+            return vec![format!("no node of cluster {name} to report on")];
         }
-    }
-    Ok(pulled)
+        Ok(nodes) => nodes,
+        Err(e) => return vec![format!("{e:#}")],
+    };
+    nodes
+        .into_iter()
+        .map(|node| {
+            let line = match read_node_file(sh, provider, &node, STATUS_FILE) {
+                Ok(Some(text)) => match preload::parse_status(&text) {
+                    Ok(status) => preload::summary(&status),
+                    Err(e) => format!("{e:#}"),
+                },
+                Ok(None) => format!(
+                    "no {STATUS_FILE}: the preload is still running or never ran (see the kind-crio-preload journal)"
+                ),
+                Err(e) => format!("{e:#}"),
+            };
+            format!("{node}: {line}")
+        })
+        .collect()
 }
 
 fn collect_journals(sh: &Shell, name: &str, provider: &str, logs: &std::path::Path) -> Result<()> {
@@ -449,26 +602,158 @@ mod tests {
         assert!(runtimes_are_crio("").is_err());
     }
 
+    /// The preload's status on real (Docker) containers made as kind makes
+    /// nodes, with a tmpfs on /run: the check waits for the file, then
+    /// finds the image that failed; the failure-path report sums each
+    /// node up; a node without a status is an error once --wait is over.
     #[test]
-    fn pulled_images_are_those_not_preloaded() {
-        let preloaded = "registry.k8s.io/pause:3.10 sha256:aaa\nregistry.k8s.io/coredns/coredns:v1.12.0 sha256:bbb\n";
-        let crictl = r#"{"images":[
-            {"repoTags":["registry.k8s.io/pause:3.10"],"repoDigests":[]},
-            {"repoTags":[],"repoDigests":["registry.k8s.io/coredns/coredns@sha256:bbb"]},
-            {"repoTags":["docker.io/library/busybox:latest"],"repoDigests":["docker.io/library/busybox@sha256:ccc"]}
-        ]}"#;
-        assert_eq!(
-            pulled_images(preloaded, crictl).unwrap(),
-            ["docker.io/library/busybox:latest"]
+    fn preload_status_on_kind_like_nodes() {
+        use crate::test_engines::{docker_answers, host_tools_rootfs, import};
+        let test = "preload_status_on_kind_like_nodes";
+        if !testkit::tools_present(test, &["docker", "ldd", "tar"]) {
+            return;
+        }
+        let sh = Shell::new().unwrap();
+        if !docker_answers(&sh, test) {
+            return;
+        }
+        let dir = testkit::TempDir::new(test);
+        let pid = std::process::id();
+        let cluster = format!("kc-e2e-status-{pid}");
+        let image = format!("kind-crio-test-status:{pid}");
+        let images_txt = "registry.k8s.io/etcd:3.6.4-0 sha256:5f1f5298c888daa46c4409ff4cefe5ca9d16e479419f94cdb5f5d5563dac0115\n\
+                          registry.k8s.io/pause:3.10.1 sha256:278fb9dbcca9518083ad1e11276933a2e96f23de604a3a08cc3c80002767d24c\n";
+        let rootfs = host_tools_rootfs(
+            &sh,
+            dir.path(),
+            &["cat", "dd", "mkdir", "rm", "sleep"],
+            &[(RECORDED_LIST, images_txt)],
         );
-        assert!(pulled_images(preloaded, "not json").is_err());
+        import(&sh, "docker", &rootfs, &image);
+        let nodes = [
+            format!("{cluster}-control-plane"),
+            format!("{cluster}-worker"),
+        ];
+        for (node, role) in nodes.iter().zip(["control-plane", "worker"]) {
+            let cluster_label = format!("io.x-k8s.kind.cluster={cluster}");
+            let role_label = format!("io.x-k8s.kind.role={role}");
+            cmd!(
+                sh,
+                "docker run -d --name {node} --label {cluster_label} --label {role_label} --tmpfs /run {image} /bin/sleep 600"
+            )
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .unwrap();
+        }
+        // As the boot script does: the whole file at once, on the tmpfs.
+        // (Plain std::process: the Shell stays on this thread.)
+        let write_status = |node: &str, text: &str| {
+            let file = dir.path().join(format!("{node}.status"));
+            std::fs::write(&file, text).unwrap();
+            let docker = |args: &[&str], stdin: std::process::Stdio| {
+                std::process::Command::new("docker")
+                    .args(args)
+                    .stdin(stdin)
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            let of = format!("of={STATUS_FILE}");
+            assert!(
+                docker(
+                    &["exec", node, "mkdir", "-p", "/run/kind-crio"],
+                    std::process::Stdio::null()
+                ) && docker(
+                    &["exec", "-i", node, "dd", &of, "status=none"],
+                    std::fs::File::open(&file).unwrap().into()
+                ),
+                "write {STATUS_FILE} on {node}"
+            );
+        };
+
+        let before = preload_report(&sh, &cluster, "docker");
+        // The control plane finishes at once; the worker's import takes 3 s
+        // more, with etcd failing.
+        write_status(
+            &nodes[0],
+            &images_txt
+                .lines()
+                .map(|l| format!("imported {l}\n"))
+                .collect::<String>(),
+        );
+        let started = Instant::now();
+        let checked = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(Duration::from_secs(3));
+                let (etcd, pause) = images_txt.split_once('\n').unwrap();
+                write_status(&nodes[1], &format!("failed {etcd}\npresent {pause}"));
+            });
+            check_preload_status(&sh, &cluster, "docker", Duration::from_secs(60))
+        });
+        let waited = started.elapsed();
+        let after = preload_report(&sh, &cluster, "docker");
+        let gone = format!("kc-e2e-none-{pid}");
+        let no_nodes = preload_report(&sh, &gone, "docker");
+        let first = &nodes[0];
+        let _ = cmd!(sh, "docker exec {first} rm -f {STATUS_FILE}")
+            .quiet()
+            .run();
+        let timed_out = check_preload_status(&sh, &cluster, "docker", Duration::from_secs(1));
+        for node in &nodes {
+            let _ = cmd!(sh, "docker rm -f {node}")
+                .quiet()
+                .ignore_stdout()
+                .run();
+        }
+        let _ = cmd!(sh, "docker rmi {image}").quiet().ignore_stdout().run();
+
+        let no_status = format!(
+            "no {STATUS_FILE}: the preload is still running or never ran (see the kind-crio-preload journal)"
+        );
+        assert_eq!(
+            before,
+            [
+                format!("{}: {no_status}", nodes[0]),
+                format!("{}: {no_status}", nodes[1])
+            ]
+        );
+        let err = format!("{:#}", checked.unwrap_err());
+        assert_eq!(
+            err,
+            format!(
+                "the preload did not import every recorded image (the kubelet pulls what is missing): {}: registry.k8s.io/etcd:3.6.4-0 failed to import",
+                nodes[1]
+            )
+        );
+        assert!(waited >= Duration::from_secs(3), "did not wait: {waited:?}");
+        assert_eq!(
+            after,
+            [
+                format!("{}: 2 imported", nodes[0]),
+                format!(
+                    "{}: 1 already present, 1 failed: registry.k8s.io/etcd:3.6.4-0",
+                    nodes[1]
+                )
+            ]
+        );
+        assert_eq!(
+            no_nodes,
+            [format!("no node of cluster {gone} to report on")]
+        );
+        let err = format!("{:#}", timed_out.unwrap_err());
+        assert!(
+            err.starts_with(&format!("{} has no {STATUS_FILE} yet", nodes[0])),
+            "{err}"
+        );
     }
 
     #[test]
     fn durations() {
-        assert!(check_duration("300s").is_ok() && check_duration("5m").is_ok());
-        for bad in ["", "5", "m", "5ms", "-1s", "1.5m"] {
-            assert!(check_duration(bad).is_err(), "{bad}");
+        assert_eq!(parse_duration("300s").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        for bad in ["", "5", "m", "5ms", "-1s", "1.5m", "99999999999999999999s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 }
