@@ -1,7 +1,13 @@
 //! A private containerd for tests: its own root (wherever the test wants the
 //! content store and metadata), its own state directory and socket, never the
 //! machine's `/run/containerd/containerd.sock`. Images go in as kind puts
-//! them there: `ctr --namespace k8s.io images import ... -` from a stream.
+//! them there: `ctr --namespace k8s.io images import ... -` from a stream,
+//! then `ctr images tag` for the names kind adds after loading.
+//!
+//! [`Containerd::start`] gives a bare configuration;
+//! [`Containerd::start_with_kind_config`] adds the plugin sections of kind's
+//! base image (`/etc/containerd/config.toml`, version 2 format, which
+//! containerd 2.x migrates when it loads it), as kind's build runs it.
 //!
 //! Stopped with SIGTERM (so its database is closed cleanly) when dropped.
 
@@ -22,7 +28,46 @@ pub struct Listed {
     pub reference: String,
     pub media_type: String,
     pub digest: String,
+    /// The last column: `KEY=VALUE` pairs joined by commas, or `-`.
+    pub labels: String,
 }
+
+/// The plugin sections of kind's base image configuration
+/// (`images/base/files/etc/containerd/config.toml` in kind, as of kind
+/// v0.33), the same keys and values. `@STATE@` is replaced with the state
+/// directory: the base runtime spec kind's file names does not exist there,
+/// so the CRI plugins do not load (they would also want an NRI socket and
+/// a CNI directory outside the instance's own directories). What `ctr`
+/// writes into the metadata when it loads images does not depend on them.
+pub const KIND_CONFIG: &str = r#"[proxy_plugins]
+[proxy_plugins."fuse-overlayfs"]
+  type = "snapshot"
+  address = "@STATE@/containerd-fuse-overlayfs.sock"
+
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  discard_unpacked_layers = true
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+  base_runtime_spec = "@STATE@/cri-base.json"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    SystemdCgroup = true
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]
+  runtime_type = "io.containerd.runc.v2"
+  base_runtime_spec = "@STATE@/cri-base.json"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler.options]
+    SystemdCgroup = true
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  tolerate_missing_hugepages_controller = true
+  restrict_oom_score_adj = false
+"#;
+
+/// The label kind's `LoadCommand` gives every image it loads (kind v0.21+).
+pub const PINNED_LABEL: &str = "io.cri-containerd.pinned=pinned";
 
 /// A running containerd; see the module docs.
 #[derive(Debug)]
@@ -31,6 +76,7 @@ pub struct Containerd {
     state: PathBuf,
     address: PathBuf,
     bin_dir: Option<PathBuf>,
+    version: (u32, u32),
 }
 
 impl Containerd {
@@ -38,6 +84,19 @@ impl Containerd {
     /// `root`. The state directory (socket, shims' state) is a short path in
     /// the temp directory: a unix socket path may not exceed 107 bytes.
     pub fn start(root: &Path, bin_dir: Option<&Path>) -> Result<Containerd, String> {
+        Self::start_with(root, bin_dir, "")
+    }
+
+    /// [`Containerd::start`] with [`KIND_CONFIG`] added to the configuration.
+    pub fn start_with_kind_config(
+        root: &Path,
+        bin_dir: Option<&Path>,
+    ) -> Result<Containerd, String> {
+        Self::start_with(root, bin_dir, KIND_CONFIG)
+    }
+
+    fn start_with(root: &Path, bin_dir: Option<&Path>, more: &str) -> Result<Containerd, String> {
+        let version = version(&tool(bin_dir, "containerd"))?;
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let state =
@@ -50,11 +109,12 @@ impl Containerd {
         // Everything that would otherwise land outside `root` goes to `state`.
         let config = format!(
             "version = 2\nroot = {root:?}\nstate = {state:?}\n\n[grpc]\n  address = {address:?}\n\n\
-             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = {opt:?}\n",
+             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = {opt:?}\n\n{more}",
             root = root.display().to_string(),
             state = state.display().to_string(),
             address = address.display().to_string(),
             opt = state.join("opt").display().to_string(),
+            more = more.replace("@STATE@", &state.display().to_string()),
         );
         let config_path = state.join("config.toml");
         std::fs::write(&config_path, config)
@@ -75,6 +135,7 @@ impl Containerd {
             state,
             address,
             bin_dir: bin_dir.map(Path::to_path_buf),
+            version,
         };
         let started = Instant::now();
         while !me.address.exists() {
@@ -97,6 +158,16 @@ impl Containerd {
         &self.address
     }
 
+    /// containerd's (major, minor) version, from `containerd --version`.
+    pub fn version(&self) -> (u32, u32) {
+        self.version
+    }
+
+    /// The directory containerd and ctr run from (None: PATH).
+    pub fn bin_dir(&self) -> Option<&Path> {
+        self.bin_dir.as_deref()
+    }
+
     /// `ctr --address ADDRESS --namespace k8s.io`, the namespace kind uses.
     pub fn ctr(&self) -> Command {
         let mut cmd = Command::new(tool(self.bin_dir.as_deref(), "ctr"));
@@ -107,14 +178,19 @@ impl Containerd {
     }
 
     /// Imports `image` as kind does: the archive on stdin, with the options
-    /// of [`crate::oci::ImageSpec::import_args`].
+    /// of [`crate::oci::ImageSpec::import_args`] and, where ctr has it (1.7
+    /// and later) and kind would load the image from an archive, kind's
+    /// [`PINNED_LABEL`]; then the tags of
+    /// [`crate::oci::ImageSpec::tags_after_import`].
     pub fn import(&self, image: &BuiltArchive) -> Result<(), String> {
         let archive = std::fs::File::open(&image.archive)
             .map_err(|e| format!("open {}: {e}", image.archive.display()))?;
         let mut cmd = self.ctr();
-        cmd.args(["images", "import"])
-            .args(image.spec.import_args())
-            .arg("-");
+        cmd.args(["images", "import"]);
+        if image.spec.pinned_on_import() && self.version >= (1, 7) {
+            cmd.arg(format!("--label={PINNED_LABEL}"));
+        }
+        cmd.args(image.spec.import_args()).arg("-");
         let out = cmd
             .stdin(archive)
             .output()
@@ -129,6 +205,9 @@ impl Containerd {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
+        for (from, to) in image.spec.tags_after_import() {
+            run(self.ctr().args(["images", "tag", "--force", from, to]))?;
+        }
         Ok(())
     }
 
@@ -139,11 +218,13 @@ impl Containerd {
             .lines()
             .skip(1)
             .filter_map(|l| {
+                // REF TYPE DIGEST SIZE PLATFORMS LABELS; SIZE has a space.
                 let mut w = l.split_whitespace();
                 Some(Listed {
                     reference: w.next()?.to_owned(),
                     media_type: w.next()?.to_owned(),
                     digest: w.next()?.to_owned(),
+                    labels: w.next_back()?.to_owned(),
                 })
             })
             .collect())
@@ -184,6 +265,50 @@ impl Drop for Containerd {
     }
 }
 
+/// (major, minor) of `containerd --version`: `containerd
+/// github.com/containerd/containerd/v2 2.1.9+unknown` gives (2, 1).
+fn version(containerd: &Path) -> Result<(u32, u32), String> {
+    let out = run(Command::new(containerd).arg("--version"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_version(&text).ok_or_else(|| {
+        format!(
+            "{} --version printed no version: {text}",
+            containerd.display()
+        )
+    })
+}
+
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let v = text.split_whitespace().nth(2)?;
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
 fn tool(bin_dir: Option<&Path>, name: &str) -> PathBuf {
     bin_dir.map_or_else(|| PathBuf::from(name), |d| d.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_of_debian_and_upstream_builds() {
+        assert_eq!(
+            parse_version(
+                "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3\n"
+            ),
+            Some((1, 6))
+        );
+        assert_eq!(
+            parse_version("containerd github.com/containerd/containerd/v2 2.1.9+unknown \n"),
+            Some((2, 1))
+        );
+        assert_eq!(
+            parse_version("containerd github.com/containerd/containerd/v2 v2.3.1 abcdef\n"),
+            Some((2, 3))
+        );
+        assert_eq!(parse_version("containerd\n"), None);
+    }
 }

@@ -74,11 +74,19 @@ pub enum Packaging {
     AmdOfTwo(Media),
 }
 
-/// One stand-in image: its full reference, how it is packaged, and the size
-/// in bytes of the single file in each layer (one layer per entry).
+/// One stand-in image: its full reference, the other names it has in
+/// containerd, how it is packaged, and the size in bytes of the single file
+/// in each layer (one layer per entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSpec {
     pub reference: String,
+    /// More names of the same image (same manifest). Kubernetes' release
+    /// tarballs name the kube images `registry.k8s.io/kube-apiserver-amd64:TAG`
+    /// only; `kind build node-image` loads them under that name and then tags
+    /// the name without the `-ARCH` suffix, keeping both. Here the Docker
+    /// archive's `RepoTags` holds the aliases, when there are any, and
+    /// [`ImageSpec::tags_after_import`] gives the reference.
+    pub aliases: Vec<String>,
     pub packaging: Packaging,
     pub layer_sizes: Vec<usize>,
 }
@@ -87,20 +95,69 @@ impl ImageSpec {
     pub fn new(reference: &str, packaging: Packaging, layer_sizes: &[usize]) -> ImageSpec {
         ImageSpec {
             reference: reference.to_owned(),
+            aliases: Vec::new(),
             packaging,
             layer_sizes: layer_sizes.to_vec(),
         }
     }
 
+    /// The same image with these aliases.
+    #[must_use]
+    pub fn with_aliases(mut self, aliases: &[&str]) -> ImageSpec {
+        self.aliases = aliases.iter().map(|a| (*a).to_owned()).collect();
+        self
+    }
+
+    /// Every name the image has in containerd once loaded: the reference,
+    /// then the aliases.
+    pub fn names(&self) -> Vec<&str> {
+        std::iter::once(self.reference.as_str())
+            .chain(self.aliases.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// The names the archive itself carries: a Docker archive's `RepoTags`
+    /// (its aliases if it has any, as a release tarball has them), an OCI
+    /// archive's `org.opencontainers.image.ref.name` (the reference).
+    pub fn archive_names(&self) -> Vec<&str> {
+        match self.packaging {
+            Packaging::DockerArchive if !self.aliases.is_empty() => {
+                self.aliases.iter().map(String::as_str).collect()
+            }
+            _ => vec![self.reference.as_str()],
+        }
+    }
+
+    /// `ctr images tag --force FROM TO` pairs that give the image the names
+    /// its archive lacks, as kind's build tags the `-ARCH` names of the kube
+    /// images to the plain ones (FROM: the archive's first name).
+    pub fn tags_after_import(&self) -> Vec<(&str, &str)> {
+        let carried = self.archive_names();
+        let from = carried[0];
+        self.names()
+            .into_iter()
+            .filter(|n| !carried.contains(n))
+            .map(|n| (from, n))
+            .collect()
+    }
+
     /// The `ctr images import` options kind's way of loading this image
     /// amounts to: `--all-platforms --no-unpack --digests` for its archives
-    /// (kind's `LoadCommand`; Debian's ctr 1.6 has no `--label`); for a
+    /// (kind's `LoadCommand`, which adds `--label=io.cri-containerd.pinned=pinned`
+    /// where ctr has `--label`: see [`ImageSpec::pinned_on_import`]); for a
     /// fetched multi-platform image, the one platform kind asks for.
     pub fn import_args(&self) -> Vec<&'static str> {
         match self.packaging {
             Packaging::AmdOfTwo(_) => vec!["--platform", "linux/amd64", "--no-unpack", "--digests"],
             _ => vec!["--all-platforms", "--no-unpack", "--digests"],
         }
+    }
+
+    /// Whether kind loads this image with its `LoadCommand` (an archive),
+    /// which pins it (`--label=io.cri-containerd.pinned=pinned`, since kind
+    /// v0.21), rather than fetching it (no label).
+    pub fn pinned_on_import(&self) -> bool {
+        !matches!(self.packaging, Packaging::AmdOfTwo(_))
     }
 }
 
@@ -122,7 +179,8 @@ pub struct BuiltArchive {
 }
 
 /// The stand-in set of kind's preloaded images: one of each shape kind leaves
-/// in containerd, `total` layer bytes (before compression) spread over
+/// in containerd (two kube images from release tarballs, each with its
+/// `-amd64` alias), `total` layer bytes (before compression) spread over
 /// several layers each.
 pub fn kind_like_set(total: usize) -> Vec<ImageSpec> {
     let part = |percent: usize| (total * percent / 100).max(64);
@@ -130,8 +188,15 @@ pub fn kind_like_set(total: usize) -> Vec<ImageSpec> {
         ImageSpec::new(
             "registry.k8s.io/kube-apiserver:v1.34.0",
             Packaging::DockerArchive,
-            &[part(5), part(10), part(25)],
-        ),
+            &[part(5), part(10), part(15)],
+        )
+        .with_aliases(&["registry.k8s.io/kube-apiserver-amd64:v1.34.0"]),
+        ImageSpec::new(
+            "registry.k8s.io/kube-scheduler:v1.34.0",
+            Packaging::DockerArchive,
+            &[part(5), part(5)],
+        )
+        .with_aliases(&["registry.k8s.io/kube-scheduler-amd64:v1.34.0"]),
         ImageSpec::new(
             "registry.k8s.io/pause:3.10",
             Packaging::AmdOfTwo(Media::Oci),
@@ -378,7 +443,8 @@ fn docker_archive(spec: &ImageSpec, work: &Path, layers: &[Layer]) -> Result<Bui
         std::fs::copy(&layer.tar, &dest).map_err(|e| format!("copy to {}: {e}", dest.display()))?;
         names.push(name);
     }
-    let manifest = json!([{"Config": config_name, "RepoTags": [spec.reference], "Layers": names}]);
+    let manifest =
+        json!([{"Config": config_name, "RepoTags": spec.archive_names(), "Layers": names}]);
     write(
         &staging.join("manifest.json"),
         manifest.to_string().as_bytes(),
@@ -398,6 +464,91 @@ fn docker_archive(spec: &ImageSpec, work: &Path, layers: &[Layer]) -> Result<Bui
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aliases_are_carried_as_a_release_tarball_carries_them() {
+        let plain = ImageSpec::new(
+            "registry.k8s.io/pause:3.10",
+            Packaging::DockerArchive,
+            &[64],
+        );
+        assert_eq!(plain.names(), ["registry.k8s.io/pause:3.10"]);
+        assert_eq!(plain.archive_names(), plain.names());
+        assert!(plain.tags_after_import().is_empty());
+
+        let kube = ImageSpec::new(
+            "registry.k8s.io/kube-proxy:v1.34.0",
+            Packaging::DockerArchive,
+            &[64],
+        )
+        .with_aliases(&["registry.k8s.io/kube-proxy-amd64:v1.34.0"]);
+        assert_eq!(
+            kube.names(),
+            [
+                "registry.k8s.io/kube-proxy:v1.34.0",
+                "registry.k8s.io/kube-proxy-amd64:v1.34.0"
+            ]
+        );
+        assert_eq!(
+            kube.archive_names(),
+            ["registry.k8s.io/kube-proxy-amd64:v1.34.0"]
+        );
+        assert_eq!(
+            kube.tags_after_import(),
+            [(
+                "registry.k8s.io/kube-proxy-amd64:v1.34.0",
+                "registry.k8s.io/kube-proxy:v1.34.0"
+            )]
+        );
+
+        // The archive's manifest.json names the image by its aliases.
+        let dir = crate::TempDir::new("aliases_are_carried_as_a_release_tarball_carries_them");
+        let built = build_archive(&kube, dir.path()).expect("an archive");
+        let out = run(Command::new("tar")
+            .arg("-xOf")
+            .arg(&built.archive)
+            .arg("./manifest.json"))
+        .expect("read manifest.json");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("manifest.json is JSON");
+        assert_eq!(
+            manifest[0]["RepoTags"],
+            json!(["registry.k8s.io/kube-proxy-amd64:v1.34.0"])
+        );
+
+        // An OCI archive keeps its reference; aliases are tags from it.
+        let oci = ImageSpec::new("docker.io/x/y:1", Packaging::Manifest(Media::Oci), &[64])
+            .with_aliases(&["docker.io/x/y:latest"]);
+        assert_eq!(oci.archive_names(), ["docker.io/x/y:1"]);
+        assert_eq!(
+            oci.tags_after_import(),
+            [("docker.io/x/y:1", "docker.io/x/y:latest")]
+        );
+    }
+
+    #[test]
+    fn the_kind_like_set_has_each_shape_and_kube_aliases() {
+        let set = kind_like_set(1 << 20);
+        let aliased: Vec<&str> = set
+            .iter()
+            .filter(|s| !s.aliases.is_empty())
+            .map(|s| s.reference.as_str())
+            .collect();
+        assert_eq!(
+            aliased,
+            [
+                "registry.k8s.io/kube-apiserver:v1.34.0",
+                "registry.k8s.io/kube-scheduler:v1.34.0"
+            ]
+        );
+        for s in &set {
+            for a in &s.aliases {
+                assert_eq!(a.replace("-amd64:", ":"), s.reference);
+            }
+        }
+        let total: usize = set.iter().flat_map(|s| &s.layer_sizes).sum();
+        assert!(total.abs_diff(1 << 20) < 1024, "{total}");
+    }
 
     #[test]
     fn fill_is_deterministic_and_uses_sixteen_symbols() {
