@@ -26,5 +26,5 @@ mod preload;
 mod render;
 
 pub use inputs::{Arch, BuildProxy, CrioSource, CrioStream, InputError, Inputs, Mirror, RepoUrl};
-pub use preload::{PRELOAD_DIR, PRELOAD_UNIT};
+pub use preload::{PRELOAD_DIR, PRELOAD_STATUS, PRELOAD_UNIT};
 pub use render::{Context, DIGEST_LABEL, File, digest_dir, read_context, render, write_context};

@@ -21,14 +21,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use testkit::TempDir;
-use testkit::containerd::{CONTAINERD_TOOLS, Containerd};
+use testkit::containerd::{CONTAINERD_TOOLS, Containerd, PINNED_LABEL};
 use testkit::oci::{self, BuiltArchive};
 use testkit::standin;
 
@@ -218,27 +218,38 @@ impl Drop for Store {
     }
 }
 
-fn record(ctx: &Path, containerd_root: &Path, out: &Path) -> Output {
-    Command::new("bash")
-        .arg(ctx.join("kind-crio/preload-record.sh"))
+/// Runs the rendered `preload-record.sh` on `containerd_root`, with
+/// containerd and ctr from `bin_dir` (else PATH).
+fn record(ctx: &Path, containerd_root: &Path, out: &Path, bin_dir: Option<&Path>) -> Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg(ctx.join("kind-crio/preload-record.sh"))
         .args(["--layout-only", "amd64"])
         .env("KIND_CRIO_CONTAINERD_ROOT", containerd_root)
-        .env("KIND_CRIO_PRELOAD_DIR", out)
-        .output()
-        .expect("run preload-record.sh")
+        .env("KIND_CRIO_PRELOAD_DIR", out);
+    if let Some(dir) = bin_dir {
+        cmd.env("PATH", testkit::tools::path_with(&[dir]));
+    }
+    cmd.output().expect("run preload-record.sh")
 }
 
-fn import(ctx: &Path, layout: &Path, store: &Store) -> (Output, f64) {
-    let started = Instant::now();
-    let out = Command::new("bash")
-        .arg(ctx.join("kind-crio/files/opt/kind-crio/preload.sh"))
+/// The rendered `preload.sh` into `store`, with its status file at `status`.
+fn import_command(ctx: &Path, layout: &Path, store: &Store, status: &Path) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(ctx.join("kind-crio/files/opt/kind-crio/preload.sh"))
         .env("KIND_CRIO_PRELOAD_LAYOUT", layout)
         .env("KIND_CRIO_PRELOAD_STORAGE", store.spec())
         .env(
             "KIND_CRIO_PRELOAD_POLICY",
             ctx.join("kind-crio/files/opt/kind-crio/policy.json"),
         )
-        .env("KIND_CRIO_PRELOAD_JOBS", "2")
+        .env("KIND_CRIO_PRELOAD_STATUS", status)
+        .env("KIND_CRIO_PRELOAD_JOBS", "2");
+    cmd
+}
+
+fn import(ctx: &Path, layout: &Path, store: &Store, status: &Path) -> (Output, f64) {
+    let started = Instant::now();
+    let out = import_command(ctx, layout, store, status)
         .output()
         .expect("run preload.sh");
     (out, started.elapsed().as_secs_f64())
@@ -253,11 +264,102 @@ fn summary(out: &Output) -> String {
         .to_owned()
 }
 
+/// The status file's lines, each `OUTCOME REFERENCE DIGEST`, as written.
+fn status_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("the status file {}: {e}", path.display()))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What the status file must say: `outcome(reference)` for every reference.
+fn want_status(
+    expected: &BTreeMap<String, (String, String)>,
+    outcome: impl Fn(&str) -> &'static str,
+) -> Vec<String> {
+    expected
+        .iter()
+        .map(|(r, (m, _))| format!("{} {r} {m}", outcome(r)))
+        .collect()
+}
+
+/// A `skopeo` first on PATH that runs the real one with `--debug`, its
+/// stderr appended to `log` (so what skopeo reused shows), after touching
+/// `marker` and sleeping `delay` seconds before each copy (so an import can
+/// be watched while it runs).
+fn debug_skopeo(dir: &Path, log: &Path, marker: &Path, delay: &str) -> std::ffi::OsString {
+    use std::os::unix::fs::PermissionsExt;
+    let real = testkit::find_on_path("skopeo").expect("skopeo");
+    let bin = dir.join("debug-skopeo");
+    std::fs::create_dir_all(&bin).expect("a bin directory");
+    let script = format!(
+        "#!/bin/sh\n\
+         for a in \"$@\"; do [ \"$a\" = copy ] && touch '{marker}' && sleep {delay}; done\n\
+         exec '{real}' --debug \"$@\" 2>>'{log}'\n",
+        marker = marker.display(),
+        real = real.display(),
+        log = log.display(),
+    );
+    let path = bin.join("skopeo");
+    std::fs::write(&path, script).expect("write the skopeo wrapper");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    testkit::tools::path_with(&[&bin])
+}
+
+/// containers-storage's own records of `store`: (image ID, sorted names,
+/// manifest digest) of each image, and the number of layers.
+fn stored_records(store: &Store) -> (Vec<(String, Vec<String>, String)>, usize) {
+    let images = json_file(&store.root.join("vfs-images/images.json"));
+    let layers = json_file(&store.root.join("vfs-layers/layers.json"));
+    let mut records: Vec<(String, Vec<String>, String)> = images
+        .as_array()
+        .expect("an image list")
+        .iter()
+        .map(|i| {
+            let mut names: Vec<String> = i["names"]
+                .as_array()
+                .expect("names")
+                .iter()
+                .map(|n| n.as_str().expect("a name").to_owned())
+                .collect();
+            names.sort_unstable();
+            (
+                i["id"].as_str().expect("an ID").to_owned(),
+                names,
+                i["digest"].as_str().expect("a digest").to_owned(),
+            )
+        })
+        .collect();
+    records.sort_unstable();
+    (records, layers.as_array().expect("a layer list").len())
+}
+
+/// Debian's containerd 1.6, as kind's base image had until kind v0.27.
 #[test]
 fn containerd_images_round_trip_into_containers_storage() {
     let test = "containerd_images_round_trip_into_containers_storage";
-    let mut tools = CONTAINERD_TOOLS.to_vec();
-    tools.extend(["skopeo", "podman", "jq", "tar", "gzip", "sha256sum"]);
+    if !testkit::tools_present(test, CONTAINERD_TOOLS) {
+        return;
+    }
+    round_trip(test, None);
+}
+
+/// containerd 2.x, as kind's base image has since kind v0.27, loading with
+/// kind's current flags.
+#[test]
+fn containerd_2_images_round_trip_into_containers_storage() {
+    let test = "containerd_2_images_round_trip_into_containers_storage";
+    let Some(found) = testkit::tools::require(test, &["containerd-2"]) else {
+        return;
+    };
+    round_trip(test, Some(&found[0]));
+}
+
+/// kind's side with the containerd in `bin_dir` (else PATH) and kind's
+/// configuration, the rendered record script, the rendered boot import.
+fn round_trip(test: &str, bin_dir: Option<&Path>) {
+    let tools = ["skopeo", "podman", "jq", "tar", "gzip", "sha256sum"];
     if !testkit::tools_present(test, &tools) {
         return;
     }
@@ -271,7 +373,9 @@ fn containerd_images_round_trip_into_containers_storage() {
         .map(|spec| oci::build_archive(spec, &dir.path().join("archives")).expect("an archive"))
         .collect();
     let containerd_root = dir.path().join("containerd");
-    let containerd = Containerd::start(&containerd_root, None).expect("start containerd");
+    let containerd =
+        Containerd::start_with_kind_config(&containerd_root, bin_dir).expect("start containerd");
+    let version = containerd.version();
     for archive in &archives {
         containerd.import(archive).expect("ctr images import");
     }
@@ -279,31 +383,44 @@ fn containerd_images_round_trip_into_containers_storage() {
     containerd.stop().expect("stop containerd");
     let content = containerd_root.join("io.containerd.content.v1.content");
     let expected = expected_from_containerd(&content, &listed);
-    let names: Vec<&str> = archives.iter().map(|a| a.spec.reference.as_str()).collect();
+    let mut names: Vec<&str> = archives.iter().flat_map(|a| a.spec.names()).collect();
+    names.sort_unstable();
     assert_eq!(
         expected.keys().map(String::as_str).collect::<Vec<_>>(),
-        {
-            let mut n = names.clone();
-            n.sort_unstable();
-            n
-        },
-        "containerd lists: {listed:?}"
+        names,
+        "containerd {version:?} lists: {listed:?}"
     );
-    // containerd also lists the names the layout must leave out.
-    assert!(
-        listed.iter().any(|l| l.reference.starts_with("import-")),
-        "{listed:?}"
-    );
-    for a in &archives {
-        if let Some(m) = &a.manifest_digest {
-            assert_eq!(&expected[&a.spec.reference].0, m, "{}", a.spec.reference);
-        }
-        assert_eq!(
-            expected[&a.spec.reference].1, a.config_digest,
-            "{}",
-            a.spec.reference
+    eprintln!("{test}: containerd {version:?} lists:\n{listed:#?}");
+    if version < (2, 0) {
+        // containerd 1.x also lists the names the layout must leave out
+        // (`--digests`); 2.x, importing through its transfer service, does not.
+        assert!(
+            listed.iter().any(|l| l.reference.starts_with("import-")),
+            "{listed:?}"
         );
     }
+    for a in &archives {
+        let own = &expected[&a.spec.reference];
+        if let Some(m) = &a.manifest_digest {
+            assert_eq!(&own.0, m, "{}", a.spec.reference);
+        }
+        assert_eq!(own.1, a.config_digest, "{}", a.spec.reference);
+        for alias in &a.spec.aliases {
+            assert_eq!(&expected[alias], own, "{alias} is {}", a.spec.reference);
+        }
+        if version >= (1, 7) && a.spec.pinned_on_import() {
+            // Loaded as kind loads: the names the archive carries are pinned.
+            for name in a.spec.archive_names() {
+                let l = listed.iter().find(|l| l.reference == name).expect(name);
+                assert!(
+                    l.labels.split(',').any(|p| p == PINNED_LABEL),
+                    "{name}: {l:?}"
+                );
+            }
+        }
+    }
+    let distinct: BTreeSet<&String> = expected.values().map(|(m, _)| m).collect();
+    assert!(distinct.len() < expected.len(), "no aliases: {expected:?}");
     eprintln!(
         "{test}: {} images into containerd in {:.2}s",
         archives.len(),
@@ -313,18 +430,25 @@ fn containerd_images_round_trip_into_containers_storage() {
     // Build time: the layout, and containerd's own state left as it was.
     let meta = containerd_root.join("io.containerd.metadata.v1.bolt/meta.db");
     let meta_before = sha256_of(&meta);
+    let content_before = tree_listing(&content);
     let layout = dir.path().join("preload");
     let started = Instant::now();
-    let out = record(&ctx, &containerd_root, &layout);
+    let out = record(&ctx, &containerd_root, &layout, bin_dir);
     assert!(out.status.success(), "preload-record.sh:\n{}", text(&out));
     eprintln!(
-        "{test}: preload-record.sh took {:.2}s",
-        started.elapsed().as_secs_f64()
+        "{test}: preload-record.sh took {:.2}s:\n{}",
+        started.elapsed().as_secs_f64(),
+        text(&out)
     );
     assert_eq!(
         sha256_of(&meta),
         meta_before,
         "containerd's metadata changed"
+    );
+    assert_eq!(
+        tree_listing(&content),
+        content_before,
+        "containerd's content changed"
     );
     assert_eq!(
         std::fs::read_link(layout.join("blobs")).expect("blobs is a link"),
@@ -371,9 +495,41 @@ fn containerd_images_round_trip_into_containers_storage() {
         format!("{}\n", images_txt.join("\n"))
     );
 
-    // First boot: every image into containers-storage, as containerd has it.
+    // First boot: every image into containers-storage, as containerd has it,
+    // each manifest once. skopeo runs with --debug (its log shows which
+    // blobs it reused) and waits a little before each copy, so the status
+    // file can be seen absent while the import runs (a stale one is removed).
+    let n = expected.len();
     let store = Store::new(dir.path(), "storage");
-    let (out, took) = import(&ctx, &layout, &store);
+    let status = dir.path().join("run/kind-crio/preload.status");
+    std::fs::create_dir_all(status.parent().expect("a parent")).expect("the status directory");
+    std::fs::write(&status, "imported stale sha256:0\n").expect("a stale status file");
+    let skopeo_log = dir.path().join("skopeo-debug.log");
+    let copying = dir.path().join("copying");
+    let started = Instant::now();
+    // As many parallel imports as names: only the script's own grouping
+    // keeps two names of one manifest from being copied at the same time.
+    let child = import_command(&ctx, &layout, &store, &status)
+        .env("KIND_CRIO_PRELOAD_JOBS", n.to_string())
+        .env(
+            "PATH",
+            debug_skopeo(dir.path(), &skopeo_log, &copying, "0.3"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run preload.sh");
+    while !copying.exists() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(copying.exists(), "preload.sh never ran skopeo copy");
+    assert!(
+        !status.exists(),
+        "the status file exists while the import runs: {:?}",
+        std::fs::read_to_string(&status)
+    );
+    let out = child.wait_with_output().expect("wait for preload.sh");
+    let took = started.elapsed().as_secs_f64();
     assert!(out.status.success(), "preload.sh:\n{}", text(&out));
     assert_eq!(
         summary(&out)
@@ -381,11 +537,20 @@ fn containerd_images_round_trip_into_containers_storage() {
             .next()
             .unwrap_or_default()
             .trim_start_matches("kind-crio-preload: "),
-        "4 images: 4 imported, 0 already present, 0 failed",
+        format!("{n} images: {n} imported, 0 already present, 0 failed"),
         "{}",
         text(&out)
     );
     eprintln!("{test}: first import took {took:.2}s:\n{}", text(&out));
+    assert_eq!(
+        status_lines(&status),
+        want_status(&expected, |_| "imported")
+    );
+    let left: Vec<_> = std::fs::read_dir(status.parent().expect("a parent"))
+        .expect("the status directory")
+        .map(|e| e.expect("an entry").file_name())
+        .collect();
+    assert_eq!(left, ["preload.status"], "temporary files left behind");
     let stored = store.images();
     assert_eq!(stored, expected, "podman images --digests");
     for (reference, (manifest, _)) in &expected {
@@ -395,16 +560,56 @@ fn containerd_images_round_trip_into_containers_storage() {
             "{reference}"
         );
     }
+    // Each manifest stored once, with all its names, and its layers once.
+    let (records, layer_count) = stored_records(&store);
+    let mut want_records: Vec<(String, Vec<String>, String)> = archives
+        .iter()
+        .map(|a| {
+            let mut names: Vec<String> = a.spec.names().iter().map(|n| (*n).to_owned()).collect();
+            names.sort_unstable();
+            let id = a.config_digest.trim_start_matches("sha256:").to_owned();
+            (id, names, expected[&a.spec.reference].0.clone())
+        })
+        .collect();
+    want_records.sort_unstable();
+    assert_eq!(records, want_records, "the store's images.json");
+    let layers_in_set: usize = archives.iter().map(|a| a.spec.layer_sizes.len()).sum();
+    assert_eq!(layer_count, layers_in_set, "the store's layers.json");
+    // The second name of an image was given from the stored layers: skopeo
+    // skipped each of them. No layer of an image with one name was skipped,
+    // nor any when the store had none of it yet.
+    let debug = std::fs::read_to_string(&skopeo_log).expect("skopeo's debug log");
+    for a in &archives {
+        let manifest = json_file(&blob(&content, &expected[&a.spec.reference].0));
+        for layer in manifest["layers"].as_array().expect("layers") {
+            let digest = layer["digest"].as_str().expect("a digest");
+            let skipped = debug
+                .lines()
+                .filter(|l| l.contains(&format!("Skipping blob {digest} (already present)")))
+                .count();
+            assert_eq!(
+                skipped,
+                a.spec.aliases.len(),
+                "{}: layer {digest} skipped {skipped} times:\n{}",
+                a.spec.reference,
+                text(&out)
+            );
+        }
+    }
 
     // A restart: nothing imported twice, the store as it was.
-    let (out, took) = import(&ctx, &layout, &store);
+    let (out, took) = import(&ctx, &layout, &store, &status);
     assert!(out.status.success(), "preload.sh again:\n{}", text(&out));
     assert!(
-        summary(&out).contains("4 images: 0 imported, 4 already present, 0 failed"),
+        summary(&out).contains(&format!(
+            "{n} images: 0 imported, {n} already present, 0 failed"
+        )),
         "{}",
         text(&out)
     );
     assert_eq!(store.images(), stored);
+    assert_eq!(stored_records(&store), (records, layer_count));
+    assert_eq!(status_lines(&status), want_status(&expected, |_| "present"));
     eprintln!("{test}: second run took {took:.2}s");
 
     // A corrupt layer: that image fails, by name and with skopeo's reason;
@@ -423,7 +628,7 @@ fn containerd_images_round_trip_into_containers_storage() {
     }
     std::fs::write(&path, &bytes).expect("corrupt the layer");
     let fresh = Store::new(dir.path(), "storage-corrupt");
-    let (out, _) = import(&ctx, &layout, &fresh);
+    let (out, _) = import(&ctx, &layout, &fresh, &status);
     let log = text(&out);
     assert!(
         out.status.success(),
@@ -431,7 +636,8 @@ fn containerd_images_round_trip_into_containers_storage() {
     );
     assert!(
         summary(&out).contains(&format!(
-            "4 images: 3 imported, 0 already present, 1 failed ({etcd}; CRI-O will pull them)"
+            "{n} images: {} imported, 0 already present, 1 failed ({etcd}; CRI-O will pull them)",
+            n - 1
         )),
         "{log}"
     );
@@ -447,9 +653,46 @@ fn containerd_images_round_trip_into_containers_storage() {
         "{failure}"
     );
     eprintln!("{test}: the corrupt layer was reported as:\n{failure}");
+    assert_eq!(
+        status_lines(&status),
+        want_status(&expected, |r| if r == etcd { "failed" } else { "imported" })
+    );
     let mut others = expected.clone();
     others.remove(etcd);
     assert_eq!(fresh.images(), others);
+
+    // A node image without skopeo: every recorded image failed, said so.
+    let bin = dir.path().join("no-skopeo");
+    std::fs::create_dir_all(&bin).expect("a bin directory");
+    for tool in ["bash", "rm", "mktemp", "mkdir", "sort", "chmod", "mv", "jq"] {
+        let real = testkit::find_on_path(tool).expect(tool);
+        std::os::unix::fs::symlink(real, bin.join(tool)).expect("link a tool");
+    }
+    let out = import_command(&ctx, &layout, &fresh, &status)
+        .env("PATH", &bin)
+        .output()
+        .expect("run preload.sh without skopeo");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("skopeo is not installed: nothing imported"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(status_lines(&status), want_status(&expected, |_| "failed"));
+}
+
+/// Every path below `dir` with its size, sorted: what a change would show.
+fn tree_listing(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out: Vec<(PathBuf, u64)> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| {
+            let len = e.metadata().map_or(0, |m| m.len());
+            (e.into_path(), len)
+        })
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 fn read(root: &Path, path: &str) -> String {

@@ -5,10 +5,18 @@
 # Imports the images kind preloaded into containerd (recorded at build time in
 # an OCI image layout that shares containerd's blobs) into CRI-O's storage on
 # the node's /var volume, so CRI-O starts with them instead of pulling them.
-# An image already there with the recorded digest is skipped, so a restart
-# imports nothing twice. It never holds the node back: an image that fails is
-# reported with skopeo's message, the others are imported, and the exit status
-# is 0 whatever happened.
+# Each manifest is imported once: the other names of the same image (kind
+# keeps the -amd64 names of the kube images beside the plain ones) are added
+# once it is stored, by a copy that finds every layer there and extracts
+# nothing. An image already there under
+# its name with the recorded digest is skipped, so a restart imports nothing
+# twice. It never holds the node back: an image that fails is reported with
+# skopeo's message, the others are imported, and the exit status is 0
+# whatever happened.
+#
+# When it is done it writes the status file (absent while it runs; written to
+# a temporary file, then renamed): one line per recorded reference,
+# "OUTCOME REFERENCE DIGEST", OUTCOME one of imported, present, failed.
 #
 # Environment (the defaults are the node's):
 #   KIND_CRIO_PRELOAD_LAYOUT   the recorded layout      (/opt/kind-crio/preload)
@@ -17,11 +25,13 @@
 #                              (overlay@/var/lib/containers/storage+/run/containers/storage)
 #   KIND_CRIO_PRELOAD_POLICY   skopeo's trust policy    (/opt/kind-crio/policy.json)
 #   KIND_CRIO_PRELOAD_JOBS     parallel imports         (the CPU count, at most 4)
+#   KIND_CRIO_PRELOAD_STATUS   the status file          (/run/kind-crio/preload.status)
 set -o nounset -o pipefail
 
 readonly layout="${KIND_CRIO_PRELOAD_LAYOUT:-/opt/kind-crio/preload}"
 readonly storage="${KIND_CRIO_PRELOAD_STORAGE:-overlay@/var/lib/containers/storage+/run/containers/storage}"
 readonly policy="${KIND_CRIO_PRELOAD_POLICY:-/opt/kind-crio/policy.json}"
+readonly status_file="${KIND_CRIO_PRELOAD_STATUS:-/run/kind-crio/preload.status}"
 readonly ref_name="org.opencontainers.image.ref.name"
 
 log() {
@@ -33,38 +43,55 @@ now_ms() {
     echo $((us / 1000))
 }
 
-# One image: --one DIR imports the image that DIR describes (its name in
-# DIR/ref, its manifest digest in DIR/digest, a layout index holding just its
-# entry in DIR/index.json) and writes the outcome (imported, present or
-# failed) to DIR/status. With --fresh the store holds no image yet, so the
-# presence check (a skopeo start-up of its own) is left out.
+# One image: --one FRESH DIR imports the manifest that DIR describes (its
+# digest in DIR/digest, its names in DIR/refs, one a line, a layout index
+# holding just its entry in DIR/index.json) and writes "OUTCOME REF" lines
+# to DIR/status. The first missing name gets the full copy; the other names,
+# after it, a copy that reuses the stored layers. With FRESH=true the store
+# holds no image yet, so the presence checks (a skopeo start-up each) are
+# left out.
 import_one() {
     local fresh="$1" dir="$2"
-    local ref digest started took out
-    read -r ref <"${dir}/ref"
+    local digest ref stored="" failed="" reason="" started took out
     read -r digest <"${dir}/digest"
-    # Present already, under this name and with this manifest digest?
-    if [[ "${fresh}" == false ]] &&
-        skopeo inspect --raw "containers-storage:[${storage}]${ref}@${digest}" >/dev/null 2>&1; then
-        log "${ref}: already in CRI-O's storage (${digest})"
-        echo present >"${dir}/status"
-        return 0
-    fi
     # skopeo picks an image from a layout by name only when its index entry
     # has an OCI media type; kind's own images are Docker schema 2. A layout
     # holding just this entry (same blobs) is read whatever the type.
     cp "${layout}/oci-layout" "${dir}/oci-layout"
     ln -s "${layout}/blobs" "${dir}/blobs"
-    started=$(now_ms)
-    if out=$(skopeo --policy "${policy}" copy --quiet --preserve-digests \
-        "oci:${dir}" "containers-storage:[${storage}]${ref}" 2>&1); then
-        took=$(($(now_ms) - started))
-        log "${ref}: imported ${digest} in ${took} ms"
-        echo imported >"${dir}/status"
-    else
-        log "${ref}: FAILED to import ${digest}: ${out//$'\n'/ }"
-        echo failed >"${dir}/status"
-    fi
+    : >"${dir}/status"
+    while read -r ref; do
+        # Present already, under this name and with this manifest digest?
+        if [[ "${fresh}" == false ]] &&
+            skopeo inspect --raw "containers-storage:[${storage}]${ref}@${digest}" >/dev/null 2>&1; then
+            log "${ref}: already in CRI-O's storage (${digest})"
+            echo "present ${ref}" >>"${dir}/status"
+            stored="${stored:-${ref}}"
+            continue
+        fi
+        if [[ -n "${failed}" ]]; then
+            log "${ref}: FAILED to import ${digest}: not tried, the same image failed as ${failed}"
+            echo "failed ${ref}" >>"${dir}/status"
+            continue
+        fi
+        started=$(now_ms)
+        if out=$(skopeo --policy "${policy}" copy --quiet --preserve-digests \
+            "oci:${dir}" "containers-storage:[${storage}]${ref}" 2>&1); then
+            took=$(($(now_ms) - started))
+            if [[ -z "${stored}" ]]; then
+                log "${ref}: imported ${digest} in ${took} ms"
+                stored="${ref}"
+            else
+                log "${ref}: imported ${digest} in ${took} ms (the layers stored for ${stored})"
+            fi
+            echo "imported ${ref}" >>"${dir}/status"
+        else
+            reason="${out//$'\n'/ }"
+            log "${ref}: FAILED to import ${digest}: ${reason}"
+            echo "failed ${ref}" >>"${dir}/status"
+            failed="${ref}"
+        fi
+    done <"${dir}/refs"
 }
 
 if [[ "${1:-}" == "--one" ]]; then
@@ -72,14 +99,48 @@ if [[ "${1:-}" == "--one" ]]; then
     exit 0
 fi
 
+# The status file says the import is over: never a stale one while it runs.
+rm -f "${status_file}"
+work=$(mktemp -d)
+trap 'rm -rf "${work}"' EXIT
+: >"${work}/status"
+
+# Writes the status file from ${work}/status, sorted by reference: a
+# temporary file in the same directory, renamed into place.
+write_status() {
+    local tmp
+    if mkdir -p "${status_file%/*}" &&
+        tmp=$(mktemp "${status_file}.XXXXXX") &&
+        LC_ALL=C sort -k 2,2 "${work}/status" >"${tmp}" &&
+        chmod 0644 "${tmp}" &&
+        mv -f "${tmp}" "${status_file}"; then
+        return 0
+    fi
+    log "cannot write ${status_file}"
+}
+
+# Nothing imported: every recorded reference failed, by images.txt (which
+# needs no jq to read).
+none_imported() {
+    local ref digest
+    if [[ -f "${layout}/images.txt" ]]; then
+        while read -r ref digest; do
+            echo "failed ${ref} ${digest}"
+        done <"${layout}/images.txt" >"${work}/status"
+    fi
+    write_status
+}
+
 for tool in jq skopeo; do
     if ! command -v "${tool}" >/dev/null; then
         log "${tool} is not installed: nothing imported, CRI-O will pull every image"
+        none_imported
         exit 0
     fi
 done
 if [[ ! -f "${layout}/index.json" ]]; then
     log "no ${layout}/index.json: nothing to import"
+    write_status
     exit 0
 fi
 
@@ -91,26 +152,28 @@ if [[ ! "${jobs}" =~ ^[1-9][0-9]*$ ]]; then
     fi
 fi
 
-work=$(mktemp -d)
-trap 'rm -rf "${work}"' EXIT
 started=$(now_ms)
 
-# One jq for the whole index: a directory per image with its name, digest and
-# one-entry layout index, so an import starts no jq of its own.
-if ! jq -r --arg key "${ref_name}" '.manifests[]
-    | [.annotations[$key], .digest, ({schemaVersion: 2, manifests: [.]} | tojson)]
+# One jq for the whole index: a directory per manifest digest with its names
+# (in the index's order), its digest and a one-entry layout index, so an
+# import starts no jq of its own.
+if ! jq -r --arg key "${ref_name}" '.manifests | group_by(.digest)[]
+    | [.[0].digest, ([.[].annotations[$key]] | join(" ")),
+       ({schemaVersion: 2, manifests: [.[0]]} | tojson)]
     | @tsv' "${layout}/index.json" >"${work}/entries"; then
     log "${layout}/index.json is not readable JSON: nothing imported, CRI-O will pull every image"
+    none_imported
     exit 0
 fi
-count=0
-while IFS=$'\t' read -r ref digest index; do
-    dir="${work}/${count}"
+groups=0
+while IFS=$'\t' read -r digest refs index; do
+    dir="${work}/${groups}"
     mkdir "${dir}"
-    echo "${ref}" >"${dir}/ref"
+    read -r -a names <<<"${refs}"
+    printf '%s\n' "${names[@]}" >"${dir}/refs"
     echo "${digest}" >"${dir}/digest"
     echo "${index}" >"${dir}/index.json"
-    count=$((count + 1))
+    groups=$((groups + 1))
 done <"${work}/entries"
 
 # containers-storage keeps its image list in ROOT/DRIVER-images/images.json;
@@ -124,23 +187,37 @@ if [[ ! -e "${root}/${driver}-images/images.json" ]]; then
 fi
 
 self=$(readlink -f "${BASH_SOURCE[0]}")
-if ((count > 0)); then
-    seq 0 $((count - 1)) | xargs -P "${jobs}" -I '{}' bash "${self}" --one "${fresh}" "${work}/{}"
+if ((groups > 0)); then
+    seq 0 $((groups - 1)) | xargs -P "${jobs}" -I '{}' bash "${self}" --one "${fresh}" "${work}/{}"
 fi
 
-imported=0 present=0 failed=0 failures=""
-for ((n = 0; n < count; n++)); do
-    status=$(cat "${work}/${n}/status" 2>/dev/null || echo failed)
-    case "${status}" in
-    imported) imported=$((imported + 1)) ;;
-    present) present=$((present + 1)) ;;
-    *)
-        failed=$((failed + 1))
-        read -r ref <"${work}/${n}/ref"
-        failures="${failures} ${ref}"
-        ;;
-    esac
+count=0 imported=0 present=0 failed=0 failures=""
+for ((n = 0; n < groups; n++)); do
+    dir="${work}/${n}"
+    read -r digest <"${dir}/digest"
+    declare -A outcome=()
+    if [[ -f "${dir}/status" ]]; then
+        while read -r result ref; do
+            outcome["${ref}"]="${result}"
+        done <"${dir}/status"
+    fi
+    while read -r ref; do
+        result="${outcome["${ref}"]:-failed}"
+        count=$((count + 1))
+        case "${result}" in
+        imported) imported=$((imported + 1)) ;;
+        present) present=$((present + 1)) ;;
+        *)
+            result=failed
+            failed=$((failed + 1))
+            failures="${failures} ${ref}"
+            ;;
+        esac
+        echo "${result} ${ref} ${digest}" >>"${work}/status"
+    done <"${dir}/refs"
+    unset outcome
 done
+write_status
 took=$(($(now_ms) - started))
 summary="${count} images: ${imported} imported, ${present} already present, ${failed} failed"
 if ((failed > 0)); then
