@@ -1,23 +1,34 @@
 //! Preloading, proven with real components only:
 //!
-//! - a round trip on this machine: Debian's containerd (a private instance)
-//!   gets stand-in images the way kind loads them (`ctr images import
-//!   --no-unpack --digests`: a Docker archive, an OCI manifest, an OCI index
-//!   and a Docker manifest list with only amd64's blobs present); the
-//!   rendered `preload-record.sh` records them, the rendered `preload.sh`
-//!   imports them into a containers-storage store with skopeo, and podman
-//!   and skopeo show every image under its name with containerd's manifest
-//!   and config digests. A second run imports nothing; a corrupted layer
-//!   fails that image alone, with a message naming it; both exit 0;
+//! - a round trip on this machine, with Debian's containerd 1.6 and with
+//!   containerd 2.x (kind's base image since v0.27), each a private instance on
+//!   kind's containerd configuration: stand-in images go in the way kind loads
+//!   them (`ctr images import --all-platforms --no-unpack --digests`, the
+//!   pinned label where ctr has it; the kube images' `-amd64` aliases tagged
+//!   to the plain names; an OCI manifest, an OCI index and a Docker manifest
+//!   list with only amd64's blobs present); the rendered `preload-record.sh`
+//!   records them, the rendered `preload.sh` imports them into a
+//!   containers-storage store with skopeo, and podman, skopeo and the store's
+//!   own records show every image once, under all its names, with
+//!   containerd's manifest and config digests, each layer stored once and the
+//!   second name of an image given from the stored layers. The status file is
+//!   absent while the import runs, then says what happened to each name. A
+//!   second run imports nothing; a corrupt layer fails that image alone, with
+//!   a message naming it; all exit 0;
 //! - the build step inside a real image build (buildah) on the stand-in kind
 //!   node image, whose own containerd holds kind's preloaded images, on
 //!   Debian bookworm (kind up to v0.31: containerd 1.6, skopeo 1.9) and
 //!   trixie (kind from v0.32: containerd 1.7, skopeo 1.18): the layout, the
-//!   blobs link, the pins, the enabled unit (the node's own `systemd-analyze
-//!   verify`), skopeo, and what it all adds to the image;
-//! - that image booted with its own systemd (systemd-nspawn): the unit runs
-//!   before CRI-O starts and leaves every recorded image in CRI-O's overlay
-//!   storage; a second boot on the same /var imports nothing.
+//!   blobs link, the pins, the enabled unit and the kubelet's drop-in (the
+//!   node's own `systemd-analyze verify`), skopeo, and what it all adds to the
+//!   image;
+//! - that image booted with its own systemd (systemd-nspawn), skopeo slowed
+//!   down so the import takes seconds: multi-user.target is not ordered after
+//!   the unit, directly or through another unit, and is reached (the console
+//!   line kind's boot gate waits for) while the import runs, with CRI-O
+//!   already up; the kubelet, started as kubeadm starts it, runs only once the
+//!   import is over; every recorded image is in CRI-O's overlay storage once,
+//!   with all its names; a second boot on the same /var imports nothing.
 
 mod common;
 
@@ -811,9 +822,11 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
     let preloaded = standin::preloaded_images();
     let known: BTreeMap<String, BuiltArchive> = preloaded
         .iter()
-        .map(|spec| {
+        .flat_map(|spec| {
             let a = oci::build_archive(spec, &dir.path().join("archives")).expect("an archive");
-            (spec.reference.clone(), a)
+            spec.names()
+                .into_iter()
+                .map(move |n| (n.to_owned(), a.clone()))
         })
         .collect();
 
@@ -858,7 +871,11 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
             );
         }
     }
-    let mut want: Vec<String> = preloaded.iter().map(|s| s.reference.clone()).collect();
+    let mut want: Vec<String> = preloaded
+        .iter()
+        .flat_map(|s| s.names())
+        .map(str::to_owned)
+        .collect();
     want.sort_unstable();
     assert_eq!(refs, want);
     assert!(
@@ -910,27 +927,38 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
             .arg(format!("{}/.", root.path().display()))
             .arg(&node),
     );
-    let out = Command::new("chroot")
-        .arg(&node)
-        .args([
-            "systemd-analyze",
-            "verify",
-            "/etc/systemd/system/kind-crio-preload.service",
-        ])
-        .output()
-        .expect("run systemd-analyze in the node");
-    assert!(
-        out.status.success() && text(&out).trim().is_empty(),
-        "systemd-analyze verify:\n{}",
-        text(&out)
-    );
+    for unit in [
+        "/etc/systemd/system/kind-crio-preload.service",
+        "/etc/systemd/system/kubelet.service",
+    ] {
+        // The kubelet with its drop-ins, kind-crio's wait among them.
+        let out = Command::new("chroot")
+            .arg(&node)
+            .args(["systemd-analyze", "verify", unit])
+            .output()
+            .expect("run systemd-analyze in the node");
+        assert!(
+            out.status.success() && text(&out).trim().is_empty(),
+            "systemd-analyze verify {unit}:\n{}",
+            text(&out)
+        );
+    }
+    // No ordering that would hold multi-user.target back: no default
+    // dependencies, nothing ordered after it. Only the kubelet waits for it.
     let unit = read(root.path(), "/etc/systemd/system/kind-crio-preload.service");
-    assert!(
-        unit.contains("Before=crio.service kubelet.service"),
-        "{unit}"
-    );
+    assert!(unit.contains("\nDefaultDependencies=no\n"), "{unit}");
+    assert!(!unit.contains("crio.service"), "{unit}");
     let crio_unit = read(root.path(), "/usr/local/lib/systemd/system/crio.service");
     assert!(!crio_unit.contains("kind-crio-preload"), "{crio_unit}");
+    let kubelet_wait = read(
+        root.path(),
+        "/etc/systemd/system/kubelet.service.d/30-kind-crio-preload.conf",
+    );
+    assert!(
+        kubelet_wait
+            .contains("\nExecStartPre=-/usr/bin/systemctl start kind-crio-preload.service\n"),
+        "{kubelet_wait}"
+    );
     let script = root.join("/opt/kind-crio/preload.sh");
     assert!(script.is_file());
 
@@ -971,11 +999,15 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
     );
     assert!(share < 0.01, "{own} of {image_bytes} bytes");
 
-    // Booted: the node's own systemd runs the unit before CRI-O, and the
-    // images land in CRI-O's storage; a second boot on the same /var (as
-    // after `docker restart` of a kind node) imports nothing.
-    let first = boot(&node, &dir.path().join("boot-1"), &recorded);
+    // Booted: the node's own systemd reaches multi-user.target and starts
+    // CRI-O while the import runs; the kubelet, started as kubeadm starts it,
+    // waits for the import; every image lands in CRI-O's storage once, with
+    // all its names. A second boot on the same /var (as after `docker
+    // restart` of a kind node), with the kubelet configured by then, imports
+    // nothing and its kubelet still starts after the preload.
     let n = recorded.len();
+    let layers: usize = preloaded.iter().map(|s| s.layer_sizes.len()).sum();
+    let first = boot(&node, &dir.path().join("boot-1"), &recorded, layers);
     assert!(
         first.preload_log.contains(&format!(
             "{n} images: {n} imported, 0 already present, 0 failed"
@@ -983,7 +1015,52 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
         "{}",
         first.preload_log
     );
-    let second = boot(&node, &dir.path().join("boot-2"), &recorded);
+    assert_eq!(first.status, status_want(&recorded, "imported"));
+    let took = first.preload_finished - first.preload_started;
+    assert!(
+        took >= 2_000_000,
+        "the import took {took} µs: too short to tell the orders apart\n{}",
+        first.preload_log
+    );
+    // kind's gate: the target is reached while the import still runs.
+    assert!(
+        first.target_reached < first.preload_finished,
+        "multi-user.target reached at {} µs, the preload finished at {} µs (started at {} µs)",
+        first.target_reached,
+        first.preload_finished,
+        first.preload_started
+    );
+    assert_eq!(first.preload_when_target_reached, "activating");
+    // What kind reads: the console shows the line kind's boot gate matches
+    // (`Reached target .*Multi-User System.*`) before the preload's end.
+    let console = strip_ansi(&first.console);
+    let lines: Vec<&str> = console.lines().collect();
+    let reached = lines
+        .iter()
+        .position(|l| l.contains("Reached target ") && l.contains("Multi-User System"));
+    let finished = lines
+        .iter()
+        .position(|l| l.contains("Finished ") && l.contains("kind-crio-preload"));
+    assert!(
+        matches!((reached, finished), (Some(r), Some(f)) if r < f),
+        "the console's lines {reached:?} and {finished:?}:\n{console}"
+    );
+    assert!(
+        first.crio_active < first.preload_finished,
+        "CRI-O active at {} µs, the preload finished at {} µs",
+        first.crio_active,
+        first.preload_finished
+    );
+    eprintln!(
+        "{test}: the preload ran from {} µs to {} µs; multi-user.target at {} µs, \
+         CRI-O active at {} µs, the kubelet's main process at {} µs",
+        first.preload_started,
+        first.preload_finished,
+        first.target_reached,
+        first.crio_active,
+        first.kubelet_started,
+    );
+    let second = boot(&node, &dir.path().join("boot-2"), &recorded, layers);
     assert!(
         second.preload_log.contains(&format!(
             "{n} images: 0 imported, {n} already present, 0 failed"
@@ -991,23 +1068,79 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
         "{}",
         second.preload_log
     );
+    assert_eq!(second.status, status_want(&recorded, "present"));
 }
 
-/// What the check unit saw in a booted node.
+/// The status file a booted node must show: `outcome` for every reference.
+fn status_want(recorded: &[(String, String)], outcome: &str) -> Vec<String> {
+    let mut want: Vec<String> = recorded
+        .iter()
+        .map(|(r, d)| format!("{outcome} {r} {d}"))
+        .collect();
+    want.sort_unstable_by(|a, b| a.split(' ').nth(1).cmp(&b.split(' ').nth(1)));
+    want
+}
+
+/// `text` without terminal escape sequences (`ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What the check unit saw in a booted node (times: µs since boot).
 struct Booted {
+    console: String,
     preload_log: String,
+    status: Vec<String>,
+    preload_started: u64,
+    preload_finished: u64,
+    target_reached: u64,
+    preload_when_target_reached: String,
+    crio_active: u64,
+    kubelet_started: u64,
 }
 
-/// The check the booted node runs once CRI-O's start job is over: the units'
-/// state, the preload's journal, and whether each recorded image is in CRI-O's
-/// storage under its name and manifest digest; then it powers the node off.
+/// The check the booted node runs once multi-user.target is reached: what
+/// the target is ordered after and the preload's state at that moment; then
+/// the kubelet started as kubeadm starts it (its configuration written,
+/// `systemctl start`); then the units' times, the preload's journal and status
+/// file, whether each recorded image is in CRI-O's storage under its name and
+/// manifest digest, and the store's own records; then it powers the node off.
 const BOOT_CHECK: &str = r#"#!/bin/bash
 out=/kind-crio-check
 trap 'systemctl poweroff --no-block' EXIT
-for unit in kind-crio-preload.service crio.service; do
-    systemctl show --property=ActiveState,Result,ExecMainStatus,ActiveEnterTimestampMonotonic,InactiveExitTimestampMonotonic "${unit}" >"${out}/${unit}"
+systemctl is-active kind-crio-preload.service >"${out}/preload-at-target"
+systemctl list-dependencies --plain --no-pager --after multi-user.target >"${out}/after"
+systemctl list-dependencies --plain --no-pager --after --all multi-user.target >"${out}/after-all"
+mkdir -p /var/lib/kubelet
+[[ -f /var/lib/kubelet/config.yaml ]] || echo "kind: KubeletConfiguration" >/var/lib/kubelet/config.yaml
+show() {
+    systemctl show --property=ActiveState,SubState,Result,ExecMainStatus,ActiveEnterTimestampMonotonic,InactiveExitTimestampMonotonic,ExecMainStartTimestampMonotonic "$1" >"${out}/$1"
+}
+systemctl start kubelet.service >"${out}/kubelet-start" 2>&1
+echo "exit $?" >>"${out}/kubelet-start"
+show kubelet.service
+# Whatever the kubelet did, the rest is read once the preload is over.
+systemctl start kind-crio-preload.service
+for unit in kind-crio-preload.service crio.service multi-user.target; do
+    show "${unit}"
 done
 journalctl --boot --output=cat --unit=kind-crio-preload.service >"${out}/preload.log" 2>&1
+cp /run/kind-crio/preload.status "${out}/preload.status"
 store='overlay@/var/lib/containers/storage+/run/containers/storage'
 while read -r ref digest; do
     if err=$(skopeo inspect --raw "containers-storage:[${store}]${ref}@${digest}" 2>&1 >/dev/null); then
@@ -1016,25 +1149,55 @@ while read -r ref digest; do
         echo "${ref} ${digest} missing: ${err}"
     fi
 done </opt/kind-crio/preload/images.txt >"${out}/images"
+cp /var/lib/containers/storage/overlay-images/images.json "${out}/store-images.json"
+cp /var/lib/containers/storage/overlay-layers/layers.json "${out}/store-layers.json"
 "#;
 
+/// Ordered after multi-user.target (so the target is not ordered after it:
+/// systemd adds no default ordering that would make a loop).
 const BOOT_CHECK_UNIT: &str = "[Unit]
 Description=Test: what the booted node shows of the preload, then power off
-After=kind-crio-preload.service crio.service
+After=multi-user.target
 
 [Service]
 Type=oneshot
 ExecStart=/usr/local/bin/kind-crio-check.sh
 ";
 
+/// Test-only changes to the booted copy: skopeo made slower per copy (so the
+/// import takes long enough for the orders to show), a CRI-O and a kubelet
+/// that start and stay running, and kind's kubelet cgroup script (its
+/// ExecStartPre runs it on cgroup v2).
+const SLOW_SKOPEO: &str = "#!/bin/sh
+# Test only: the real skopeo, two seconds slower per copy.
+case \" $* \" in *' copy '*) sleep 2 ;; esac
+exec /usr/bin/skopeo \"$@\"
+";
+
+const CRIO_STAYS_UP: &str = "[Service]
+Type=simple
+ExecStart=
+ExecStart=/bin/sleep infinity
+";
+
+const KUBELET_STAYS_UP: &str = "#!/bin/sh
+# Test only: a kubelet that starts and stays running.
+exec sleep infinity
+";
+
+const KUBELET_CGROUP_SCRIPT: &str = "#!/bin/sh
+exit 0
+";
+
 /// Boots `node` (a root file system) with systemd-nspawn, the image's own
 /// systemd as PID 1, until the check unit powers it off; asserts what every
 /// boot must show and returns the rest.
-fn boot(node: &Path, results: &Path, recorded: &[(String, String)]) -> Booted {
+fn boot(node: &Path, results: &Path, recorded: &[(String, String)], layers: usize) -> Booted {
     std::fs::create_dir_all(results).expect("a results directory");
     let write = |path: &str, text: &str, mode: u32| {
         use std::os::unix::fs::PermissionsExt;
         let p = node.join(path);
+        std::fs::create_dir_all(p.parent().expect("a parent")).expect("a directory");
         std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
     };
@@ -1044,6 +1207,20 @@ fn boot(node: &Path, results: &Path, recorded: &[(String, String)]) -> Booted {
         BOOT_CHECK_UNIT,
         0o644,
     );
+    write("usr/local/bin/skopeo", SLOW_SKOPEO, 0o755);
+    write(
+        "etc/systemd/system/crio.service.d/99-test.conf",
+        CRIO_STAYS_UP,
+        0o644,
+    );
+    write("usr/bin/kubelet", KUBELET_STAYS_UP, 0o755);
+    if !node.join("kind/bin/create-kubelet-cgroup-v2.sh").exists() {
+        write(
+            "kind/bin/create-kubelet-cgroup-v2.sh",
+            KUBELET_CGROUP_SCRIPT,
+            0o755,
+        );
+    }
     let wants = node.join("etc/systemd/system/multi-user.target.wants/kind-crio-check.service");
     let _ = std::fs::remove_file(&wants);
     std::os::unix::fs::symlink("/etc/systemd/system/kind-crio-check.service", &wants)
@@ -1059,7 +1236,7 @@ fn boot(node: &Path, results: &Path, recorded: &[(String, String)]) -> Booted {
     let console = results.join("console.log");
     let mut child = Command::new("systemd-nspawn")
         .args(["--quiet", "--boot", "--register=no", "--keep-unit"])
-        .args(["--console=pipe", "--private-network"])
+        .args(["--console=read-only", "--private-network"])
         .arg(format!("--machine={machine}"))
         .arg(format!("--directory={}", node.display()))
         .arg(format!("--bind={}:/kind-crio-check", results.display()))
@@ -1095,26 +1272,52 @@ fn boot(node: &Path, results: &Path, recorded: &[(String, String)]) -> Booted {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect()
     };
+    let time = |props: &BTreeMap<String, String>, key: &str| -> u64 {
+        props[key]
+            .parse()
+            .unwrap_or_else(|e| panic!("{key}: {e}: {props:?}"))
+    };
     let preload = show("kind-crio-preload.service");
     let crio = show("crio.service");
+    let kubelet = show("kubelet.service");
+    let target = show("multi-user.target");
     let preload_log = file("preload.log");
-    // The unit ran and succeeded, and CRI-O was started only after it had
-    // finished (Before=crio.service).
+    // The unit ran and succeeded.
     assert_eq!(
         preload["ActiveState"], "active",
         "{preload:?}\n{preload_log}"
     );
     assert_eq!(preload["Result"], "success", "{preload:?}\n{preload_log}");
-    let finished: u64 = preload["ActiveEnterTimestampMonotonic"]
-        .parse()
-        .expect("a time");
-    let crio_started: u64 = crio["InactiveExitTimestampMonotonic"]
-        .parse()
-        .expect("a time");
+    let preload_started = time(&preload, "InactiveExitTimestampMonotonic");
+    let preload_finished = time(&preload, "ActiveEnterTimestampMonotonic");
+    assert!(preload_started > 0 && preload_finished >= preload_started);
+    // Nothing multi-user.target waits for is ordered after the preload, not
+    // even through another unit; the listing itself has the units it should.
+    for listing in ["after", "after-all"] {
+        let units = file(listing);
+        assert!(
+            !units.contains("kind-crio-preload"),
+            "multi-user.target is ordered after the preload ({listing}):\n{units}"
+        );
+        for expected in ["crio.service", "kubelet.service", "basic.target"] {
+            assert!(units.contains(expected), "{listing}:\n{units}");
+        }
+    }
+    // The kubelet, started as kubeadm starts it, ran its main process only
+    // once the preload had finished.
     assert!(
-        finished > 0 && crio_started >= finished,
-        "CRI-O left inactive at {crio_started} µs, the preload finished at {finished} µs: {crio:?}"
+        file("kubelet-start").ends_with("exit 0\n"),
+        "{}",
+        file("kubelet-start")
     );
+    assert_eq!(kubelet["SubState"], "running", "{kubelet:?}");
+    let kubelet_started = time(&kubelet, "ExecMainStartTimestampMonotonic");
+    assert!(
+        kubelet_started >= preload_finished,
+        "the kubelet's main process started at {kubelet_started} µs, the preload finished at \
+         {preload_finished} µs"
+    );
+    assert_eq!(crio["SubState"], "running", "{crio:?}");
     // Every recorded image is in CRI-O's storage, name and digest.
     let images = file("images");
     let mut want: Vec<String> = recorded
@@ -1125,5 +1328,55 @@ fn boot(node: &Path, results: &Path, recorded: &[(String, String)]) -> Booted {
     let mut got: Vec<String> = images.lines().map(str::to_owned).collect();
     got.sort_unstable();
     assert_eq!(got, want, "{preload_log}");
-    Booted { preload_log }
+    // Each manifest stored once, under all its recorded names.
+    let mut by_digest: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (r, d) in recorded {
+        by_digest.entry(d.as_str()).or_default().push(r.clone());
+    }
+    let mut want: Vec<(String, Vec<String>)> = by_digest
+        .into_iter()
+        .map(|(d, mut names)| {
+            names.sort_unstable();
+            (d.to_owned(), names)
+        })
+        .collect();
+    want.sort_unstable();
+    let stored: serde_json::Value =
+        serde_json::from_str(&file("store-images.json")).expect("images.json is JSON");
+    let mut got: Vec<(String, Vec<String>)> = stored
+        .as_array()
+        .expect("an image list")
+        .iter()
+        .map(|i| {
+            let mut names: Vec<String> = i["names"]
+                .as_array()
+                .expect("names")
+                .iter()
+                .map(|n| n.as_str().expect("a name").to_owned())
+                .collect();
+            names.sort_unstable();
+            (i["digest"].as_str().expect("a digest").to_owned(), names)
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, want, "the store's images.json");
+    let stored_layers: serde_json::Value =
+        serde_json::from_str(&file("store-layers.json")).expect("layers.json is JSON");
+    assert_eq!(
+        stored_layers.as_array().map(Vec::len),
+        Some(layers),
+        "the store's layers.json"
+    );
+    let status_file: Vec<String> = file("preload.status").lines().map(str::to_owned).collect();
+    Booted {
+        console: console_text.clone(),
+        preload_log,
+        status: status_file,
+        preload_started,
+        preload_finished,
+        target_reached: time(&target, "ActiveEnterTimestampMonotonic"),
+        preload_when_target_reached: file("preload-at-target").trim().to_owned(),
+        crio_active: time(&crio, "ActiveEnterTimestampMonotonic"),
+        kubelet_started,
+    }
 }
