@@ -121,9 +121,11 @@ blob() {
     echo "${content}/blobs/sha256/${digest#sha256:}"
 }
 
-# Columns: REF TYPE DIGEST SIZE PLATFORMS LABELS. Besides the real references,
-# containerd lists the image IDs (sha256:...) and, for `import --digests`,
-# import-DATE@sha256:... names: only NAME:TAG references are recorded.
+# Columns: REF TYPE DIGEST SIZE PLATFORMS LABELS (containerd 1.6 to 2.x; SIZE
+# is two words, LABELS has kind's io.cri-containerd.pinned=pinned). Besides the
+# real references, containerd lists the image IDs (sha256:...) and, for
+# `import --digests` in 1.x (2.x imports through its transfer service and adds
+# none), import-DATE@sha256:... names: only NAME:TAG references are recorded.
 tail -n +2 "${work}/images.ls" >"${work}/images"
 : >"${work}/entries.json"
 : >"${work}/images.txt"
