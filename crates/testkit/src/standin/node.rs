@@ -812,7 +812,11 @@ fn build(recipe: &Recipe, reference: &str, cache: &Path) -> Result<(), String> {
 fn debootstrap(recipe: &Recipe, mirror: &str, rootfs: &Path, cache: &Path) -> Result<(), String> {
     let include = format!("--include={}", recipe.include.join(","));
     let key = crate::sha256_hex(format!("{}\n{include}\n{mirror}", recipe.spec.suite).as_bytes());
-    let tarball = cache.join(format!("debootstrap-{}-{}.tar", recipe.spec.suite, &key[..12]));
+    let tarball = cache.join(format!(
+        "debootstrap-{}-{}.tar",
+        recipe.spec.suite,
+        &key[..12]
+    ));
     if tarball.is_file() {
         std::fs::create_dir_all(rootfs).map_err(|e| format!("create {}: {e}", rootfs.display()))?;
         return run(Command::new("tar")

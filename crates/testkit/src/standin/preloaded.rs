@@ -19,8 +19,9 @@ pub fn preloaded_images() -> Vec<ImageSpec> {
 /// Kubernetes v1.34 (kind v0.30+): the same ten references, each packaged as
 /// kind gets it (the kube images from the release tarballs as Docker
 /// archives with uncompressed layers; the others fetched for one platform of
-/// a multi-platform index, with gzip layers), with about the layer counts
-/// and uncompressed sizes of the real images, about 530 MiB in all.
+/// a multi-platform index, with gzip layers; the kube images also under
+/// their `-amd64` names, as kind keeps them), with about the layer counts and
+/// uncompressed sizes of the real images, about 530 MiB in all.
 pub fn kind_sized_images() -> Vec<ImageSpec> {
     const MIB: usize = 1024 * 1024;
     let mib =
@@ -39,22 +40,26 @@ pub fn kind_sized_images() -> Vec<ImageSpec> {
             "registry.k8s.io/kube-apiserver:v1.34.0",
             docker,
             &kube(&[83.0]),
-        ),
+        )
+        .with_aliases(&["registry.k8s.io/kube-apiserver-amd64:v1.34.0"]),
         ImageSpec::new(
             "registry.k8s.io/kube-controller-manager:v1.34.0",
             docker,
             &kube(&[67.0]),
-        ),
+        )
+        .with_aliases(&["registry.k8s.io/kube-controller-manager-amd64:v1.34.0"]),
         ImageSpec::new(
             "registry.k8s.io/kube-scheduler:v1.34.0",
             docker,
             &kube(&[48.0]),
-        ),
+        )
+        .with_aliases(&["registry.k8s.io/kube-scheduler-amd64:v1.34.0"]),
         ImageSpec::new(
             "registry.k8s.io/kube-proxy:v1.34.0",
             docker,
             &kube(&[24.0, 46.0]),
-        ),
+        )
+        .with_aliases(&["registry.k8s.io/kube-proxy-amd64:v1.34.0"]),
         ImageSpec::new(
             "registry.k8s.io/etcd:3.6.4-0",
             docker_list,
