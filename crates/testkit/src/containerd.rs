@@ -32,17 +32,16 @@ pub struct Listed {
     pub labels: String,
 }
 
-/// The plugin sections of kind's base image configuration
-/// (`images/base/files/etc/containerd/config.toml` in kind, as of kind
-/// v0.33), the same keys and values. `@STATE@` is replaced with the state
-/// directory: the base runtime spec kind's file names does not exist there,
-/// so the CRI plugins do not load (they would also want an NRI socket and
-/// a CNI directory outside the instance's own directories). What `ctr`
-/// writes into the metadata when it loads images does not depend on them.
-pub const KIND_CONFIG: &str = r#"[proxy_plugins]
+/// kind's base image configuration (`images/base/files/etc/containerd/config.toml`
+/// in kind, as of kind v0.33: the same keys and values, comments trimmed),
+/// as the stand-in node carries it.
+pub const KIND_BASE_CONFIG: &str = r#"# containerd configuration of kind's base image (stand-in copy)
+version = 2
+
+[proxy_plugins]
 [proxy_plugins."fuse-overlayfs"]
   type = "snapshot"
-  address = "@STATE@/containerd-fuse-overlayfs.sock"
+  address = "/run/containerd-fuse-overlayfs.sock"
 
 [plugins."io.containerd.grpc.v1.cri".containerd]
   discard_unpacked_layers = true
@@ -50,13 +49,13 @@ pub const KIND_CONFIG: &str = r#"[proxy_plugins]
   default_runtime_name = "runc"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
-  base_runtime_spec = "@STATE@/cri-base.json"
+  base_runtime_spec = "/etc/containerd/cri-base.json"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
     SystemdCgroup = true
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]
   runtime_type = "io.containerd.runc.v2"
-  base_runtime_spec = "@STATE@/cri-base.json"
+  base_runtime_spec = "/etc/containerd/cri-base.json"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler.options]
     SystemdCgroup = true
 
@@ -65,6 +64,28 @@ pub const KIND_CONFIG: &str = r#"[proxy_plugins]
   tolerate_missing_hugepages_controller = true
   restrict_oom_score_adj = false
 "#;
+
+/// The plugin sections of [`KIND_BASE_CONFIG`] for a private instance whose
+/// state directory is `state`: the paths kind's file names outside
+/// containerd's root point into it instead. The base runtime spec does not
+/// exist there, so the CRI plugins do not load (they would also want an NRI
+/// socket and a CNI directory outside the instance's own directories). What
+/// `ctr` writes into the metadata when it loads images does not depend on them.
+fn kind_sections(state: &Path) -> String {
+    let state = state.display().to_string();
+    let sections = KIND_BASE_CONFIG
+        .find("[proxy_plugins]")
+        .map_or(KIND_BASE_CONFIG, |at| &KIND_BASE_CONFIG[at..]);
+    sections
+        .replace(
+            "/run/containerd-fuse-overlayfs.sock",
+            &format!("{state}/containerd-fuse-overlayfs.sock"),
+        )
+        .replace(
+            "/etc/containerd/cri-base.json",
+            &format!("{state}/cri-base.json"),
+        )
+}
 
 /// The label kind's `LoadCommand` gives every image it loads (kind v0.21+).
 pub const PINNED_LABEL: &str = "io.cri-containerd.pinned=pinned";
@@ -84,18 +105,19 @@ impl Containerd {
     /// `root`. The state directory (socket, shims' state) is a short path in
     /// the temp directory: a unix socket path may not exceed 107 bytes.
     pub fn start(root: &Path, bin_dir: Option<&Path>) -> Result<Containerd, String> {
-        Self::start_with(root, bin_dir, "")
+        Self::start_with(root, bin_dir, false)
     }
 
-    /// [`Containerd::start`] with [`KIND_CONFIG`] added to the configuration.
+    /// [`Containerd::start`] with the plugin sections of [`KIND_BASE_CONFIG`]
+    /// added to the configuration.
     pub fn start_with_kind_config(
         root: &Path,
         bin_dir: Option<&Path>,
     ) -> Result<Containerd, String> {
-        Self::start_with(root, bin_dir, KIND_CONFIG)
+        Self::start_with(root, bin_dir, true)
     }
 
-    fn start_with(root: &Path, bin_dir: Option<&Path>, more: &str) -> Result<Containerd, String> {
+    fn start_with(root: &Path, bin_dir: Option<&Path>, kind: bool) -> Result<Containerd, String> {
         let version = version(&tool(bin_dir, "containerd"))?;
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -114,7 +136,11 @@ impl Containerd {
             state = state.display().to_string(),
             address = address.display().to_string(),
             opt = state.join("opt").display().to_string(),
-            more = more.replace("@STATE@", &state.display().to_string()),
+            more = if kind {
+                kind_sections(&state)
+            } else {
+                String::new()
+            },
         );
         let config_path = state.join("config.toml");
         std::fs::write(&config_path, config)

@@ -248,7 +248,11 @@ fn kind_files() -> Vec<Entry> {
             0o644,
             "KUBELET_EXTRA_ARGS=--runtime-cgroups=/system.slice/containerd.service",
         ),
-        Entry::file("etc/containerd/config.toml", 0o644, CONTAINERD_CONFIG),
+        Entry::file(
+            "etc/containerd/config.toml",
+            0o644,
+            crate::containerd::KIND_BASE_CONFIG,
+        ),
         Entry::file(
             "etc/systemd/system/containerd.service",
             0o644,
@@ -326,36 +330,6 @@ fn kind_files() -> Vec<Entry> {
         ),
     ]
 }
-
-const CONTAINERD_CONFIG: &str = r#"# containerd configuration of kind's base image (stand-in copy)
-version = 2
-
-[proxy_plugins]
-[proxy_plugins."fuse-overlayfs"]
-  type = "snapshot"
-  address = "/run/containerd-fuse-overlayfs.sock"
-
-[plugins."io.containerd.grpc.v1.cri".containerd]
-  discard_unpacked_layers = true
-  snapshotter = "overlayfs"
-  default_runtime_name = "runc"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-  base_runtime_spec = "/etc/containerd/cri-base.json"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-    SystemdCgroup = true
-
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]
-  runtime_type = "io.containerd.runc.v2"
-  base_runtime_spec = "/etc/containerd/cri-base.json"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler.options]
-    SystemdCgroup = true
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.10"
-  tolerate_missing_hugepages_controller = true
-  restrict_oom_score_adj = false
-"#;
 
 const CONTAINERD_SERVICE: &str = "\
 [Unit]
