@@ -22,16 +22,21 @@
 //!   (the other names, such as kind's `-amd64` aliases of the kube images, are
 //!   added afterwards from the stored layers), reporting each failure, always
 //!   exiting 0, and leaving `/run/kind-crio/preload.status` when done;
-//! - the unit holds nothing back: it has no default dependencies, so
-//!   `multi-user.target`, which kind waits for (30 s at most), is not ordered
-//!   after it, and CRI-O, not ordered after it either, starts at once and sees
+//! - the unit does not hold the boot back: it has no default dependencies,
+//!   so `multi-user.target`, which kind waits for (30 s at most, on a node's
+//!   first boot), is not ordered after it. It is ordered after CRI-O, so the
+//!   import never competes with CRI-O's own start for the store (CRI-O opens
+//!   it, and may check or repair it, before it is ready), and CRI-O sees
 //!   each image once it is stored (containers-storage is shared between
 //!   processes). The kubelet alone waits for it, through its drop-in's
-//!   `ExecStartPre=-systemctl start kind-crio-preload.service`: an ordering
-//!   (`After=`) would hold `multi-user.target` back, since the target is
-//!   ordered after the kubelet and systemd keeps orderings even for a unit
-//!   whose condition skips it (kind's kubelet starts only once kubeadm has
-//!   written its configuration).
+//!   `ExecStartPre` (`systemctl start kind-crio-preload.service`, unless it
+//!   already failed: a failed preload is not run again at every kubelet
+//!   start): an ordering (`After=`) would hold `multi-user.target` back,
+//!   since the target is ordered after the kubelet and systemd keeps
+//!   orderings even for a unit whose condition skips it (kind's kubelet
+//!   starts only once kubeadm has written its configuration). On a node's
+//!   later boots the kubelet starts at boot, and the target waits for the
+//!   preload's presence checks; kind has no boot gate then.
 //!
 //! A containers-storage store is never baked into the image: overlay cannot be
 //! written in a build, and a vfs store would be ignored by CRI-O.
@@ -567,17 +572,21 @@ const POLICY: &str = r#"{
 
 const UNIT: &str = "\
 # Written by kind-crio: imports the images kind preloaded into containerd into
-# CRI-O's storage at boot, holding nothing back. Without default dependencies
-# multi-user.target, which kind waits for (30 s at most), is not ordered after
-# it; nor is CRI-O, which starts at once and sees each image once it is
-# stored. The orderings it does need are written out. The kubelet waits for it
-# (kubelet.service.d/30-kind-crio-preload.conf). If it fails or times out,
-# CRI-O pulls what is missing.
+# CRI-O's storage at boot, without holding the boot back. Without default
+# dependencies multi-user.target, which kind waits for (30 s at most on a
+# node's first boot), is not ordered after it. It starts once CRI-O is up, so
+# the import never competes with CRI-O's own start for the store (CRI-O opens
+# it, and may check or repair it, before it tells systemd it is ready), and
+# CRI-O sees each image once it is stored. The orderings it does need are
+# written out. The kubelet waits for it (kubelet.service.d/30-kind-crio-preload.conf);
+# on a node's later boots, where the kubelet starts at boot, multi-user.target
+# therefore waits for this unit's presence checks (kind has no boot gate
+# then). If it fails or times out, CRI-O pulls what is missing.
 [Unit]
 Description=Import the images kind preloaded into CRI-O's storage
 Documentation=https://github.com/kind-crio/kind-crio
 DefaultDependencies=no
-After=local-fs.target
+After=local-fs.target crio.service
 Conflicts=shutdown.target
 Before=shutdown.target
 ConditionPathExists=/opt/kind-crio/preload/index.json
@@ -594,19 +603,14 @@ TimeoutStartSec=10min
 WantedBy=multi-user.target
 ";
 
-/// The kubelet waits for the import, without an ordering: `systemctl start`
-/// waits for the oneshot's start job, the one boot queued if it still runs,
-/// and returns at once once it has run (RemainAfterExit keeps it active) or
-/// when its condition skips it; a failure is ignored (`-`). `After=` would
-/// not do: `multi-user.target` is ordered after `kubelet.service`, and
-/// systemd keeps orderings even for a unit whose condition then skips it,
-/// as kind's kubelet is skipped at boot.
 const KUBELET_DROPIN: &str = "\
 # Written by kind-crio: the kubelet starts only once the images kind preloaded
 # are in CRI-O's storage. It waits here, when it starts (kubeadm starts it after
-# boot), not through an ordering, which would hold back multi-user.target.
+# boot), not through an ordering, which would hold back multi-user.target. A
+# preload that failed (timed out) is not started again at every kubelet start:
+# CRI-O pulls what is missing.
 [Service]
-ExecStartPre=-/usr/bin/systemctl start kind-crio-preload.service
+ExecStartPre=-/bin/sh -c 'systemctl is-failed --quiet kind-crio-preload.service || exec systemctl start kind-crio-preload.service'
 # The wait counts against the start timeout: longer than the preload's own.
 TimeoutStartSec=11min
 ";
