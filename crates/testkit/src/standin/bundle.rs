@@ -136,24 +136,47 @@ pub(crate) fn crio_version(version: &str) -> &str {
     version.strip_prefix('v').unwrap_or(version)
 }
 
+/// The stand-in `crio`: answers version queries; run with no arguments, as
+/// `crio.service` runs it, it does what a node can see of CRI-O's start: it
+/// opens CRI-O's containers-storage (a read through skopeo, where the node
+/// has it, takes the store's locks as CRI-O's own start does), tells systemd
+/// it is ready, and stays up, serving nothing.
+fn crio_stub(crio: &str) -> String {
+    format!(
+        r#"#!/bin/sh
+# Stand-in for crio: answers version queries; as the daemon (no arguments)
+# it opens the store, says it is ready and stays up, serving nothing.
+case "${{1:-}}" in
+--version|-v|version)
+    cat <<'EOF'
+crio version {crio}
+Version:        {crio}
+GitTreeState:   clean
+Compiler:       gc
+Linkmode:       static
+EOF
+    exit 0
+    ;;
+"")
+    if command -v skopeo >/dev/null 2>&1; then
+        skopeo inspect --raw "containers-storage:[overlay@/var/lib/containers/storage+/run/containers/storage]localhost/kind-crio-standin/none:0" >/dev/null 2>&1 || true
+    fi
+    systemd-notify --ready
+    echo "crio: stand-in for tests: ready, serving nothing"
+    exec sleep infinity
+    ;;
+esac
+echo "crio: stand-in for tests, cannot run: $*" >&2
+exit 1
+"#
+    )
+}
+
 /// The programs a bundle carries, by file name, with their stand-in scripts.
 pub(crate) fn programs(version: &str) -> Vec<(&'static str, String)> {
     let crio = crio_version(version);
     vec![
-        (
-            "crio",
-            stub(
-                "crio",
-                &["--version", "-v", "version"],
-                &format!(
-                    "crio version {crio}\n\
-                     Version:        {crio}\n\
-                     GitTreeState:   clean\n\
-                     Compiler:       gc\n\
-                     Linkmode:       static"
-                ),
-            ),
-        ),
+        ("crio", crio_stub(crio)),
         (
             "pinns",
             stub(
@@ -237,6 +260,9 @@ pub(crate) fn crio_service(bindir: &str, env_file: &str) -> String {
          \n\
          [Service]\n\
          Type=notify\n\
+         # Stand-in only: the stand-in crio is a shell script, whose readiness\n\
+         # comes from a child process (systemd-notify), not the main one.\n\
+         NotifyAccess=all\n\
          EnvironmentFile=-{env_file}\n\
          Environment=GOTRACEBACK=crash\n\
          ExecStart={bindir}/crio \\\n          \
