@@ -78,6 +78,28 @@ pub fn ensure_absent(sh: &Shell, name: &ClusterName, engine: Engine) -> Result<(
              pick another --name, or delete that one first (kind delete cluster --name {name})"
         );
     }
+    // kind lists only the engine it is asked about, but every engine's
+    // clusters share the kubeconfig: creating NAME writes the context
+    // kind-NAME over any other, and deleting it removes that context. A
+    // cluster of the same name on the other engine (or a context left behind)
+    // is found here. Without kubectl there is nothing to ask; doctor says so.
+    let context = format!("kind-{name}");
+    if let Ok(out) = cmd!(sh, "kubectl config get-contexts --output name")
+        .quiet()
+        .ignore_status()
+        .ignore_stderr()
+        .output()
+        && out.status.success()
+        && String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.trim() == context)
+    {
+        bail!(
+            "the kubeconfig already has a context {context} (a kind cluster {name} on another engine, or a context \
+             left behind): e2e would replace it and then delete it; pick another --name, or remove it first \
+             (kind delete cluster --name {name} with that engine, or kubectl config delete-context {context})"
+        );
+    }
     Ok(())
 }
 

@@ -171,7 +171,10 @@ pub fn plan<'a>(
     let mut plan = Plan::new();
     plan.native(
         format!("Checking that no cluster {name} exists"),
-        format!("KIND_EXPERIMENTAL_PROVIDER={provider} kind get clusters must not list {name}"),
+        format!(
+            "KIND_EXPERIMENTAL_PROVIDER={provider} kind get clusters must not list {name}, \
+             and kubectl config get-contexts must not list kind-{name}"
+        ),
         move || crate::cluster::ensure_absent(sh, &args.name, engine),
     );
     {
@@ -202,10 +205,23 @@ pub fn plan<'a>(
         let dir = dir.clone();
         let config_file = config_file.clone();
         let smoke_file = smoke_file.clone();
+        let logs = logs.clone();
         plan.native(
             "Writing the kind config and smoke workload",
-            format!("{} and {}", config_file.display(), smoke_file.display()),
+            format!(
+                "{} and {}; an earlier run's {} removed",
+                config_file.display(),
+                smoke_file.display(),
+                logs.display()
+            ),
             move || {
+                // Logs of an earlier run must not pass for this one's.
+                match std::fs::remove_dir_all(&logs) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| format!("cannot remove {}", logs.display()));
+                    }
+                    _ => {}
+                }
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
                 std::fs::write(&config_file, &kind_config)?;
@@ -278,7 +294,7 @@ pub fn plan<'a>(
     }
     plan.native(
         "Checking nothing was pulled while the cluster came up",
-        format!("on each node, every image `crictl images` lists is in {RECORDED_LIST}"),
+        format!("on each node, every image `crictl images` lists is in {RECORDED_LIST}, and every recorded name has its recorded digest"),
         move || check_nothing_pulled(sh, name, provider),
     );
     plan.cmds(
@@ -516,6 +532,12 @@ fn check_nothing_pulled(sh: &Shell, name: &str, provider: &str) -> Result<()> {
             preload::unrecorded_images(&recorded, &images)
                 .with_context(|| format!("on {node}"))?
                 .into_iter()
+                .map(|i| format!("{node}: {i} (not preloaded)")),
+        );
+        problems.extend(
+            preload::changed_digests(&recorded, &images)
+                .with_context(|| format!("on {node}"))?
+                .into_iter()
                 .map(|i| format!("{node}: {i}")),
         );
     }
@@ -523,7 +545,7 @@ fn check_nothing_pulled(sh: &Shell, name: &str, provider: &str) -> Result<()> {
         Ok(())
     } else {
         bail!(
-            "images were pulled while the cluster came up (not preloaded): {}",
+            "images were pulled while the cluster came up: {}",
             problems.join(", ")
         )
     }
@@ -549,13 +571,29 @@ fn preload_report(sh: &Shell, name: &str, provider: &str) -> Vec<String> {
                     Err(e) => format!("{e:#}"),
                 },
                 Ok(None) => format!(
-                    "no {STATUS_FILE}: the preload is still running or never ran (see the kind-crio-preload journal)"
+                    "no {STATUS_FILE}: {} (see the kind-crio-preload journal)",
+                    preload_unit_state(sh, provider, &node)
                 ),
                 Err(e) => format!("{e:#}"),
             };
             format!("{node}: {line}")
         })
         .collect()
+}
+
+/// What systemd says of the preload unit on `node`, in words.
+fn preload_unit_state(sh: &Shell, provider: &str, node: &str) -> String {
+    let unit = dockerfile::PRELOAD_UNIT;
+    let out = cmd!(
+        sh,
+        "{provider} exec {node} systemctl show --property=ActiveState,Result {unit}"
+    )
+    .quiet()
+    .ignore_status()
+    .ignore_stderr()
+    .read()
+    .unwrap_or_default();
+    preload::unit_state(&out)
 }
 
 fn collect_journals(sh: &Shell, name: &str, provider: &str, logs: &std::path::Path) -> Result<()> {
@@ -707,8 +745,9 @@ mod tests {
         }
         let _ = cmd!(sh, "docker rmi {image}").quiet().ignore_stdout().run();
 
+        // These stand-ins have no systemd to ask about the unit.
         let no_status = format!(
-            "no {STATUS_FILE}: the preload is still running or never ran (see the kind-crio-preload journal)"
+            "no {STATUS_FILE}: systemd could not be asked about the preload (see the kind-crio-preload journal)"
         );
         assert_eq!(
             before,

@@ -121,13 +121,15 @@ pub fn resolve(sh: &Shell, engine: Engine, typed: &[String]) -> Result<Vec<Image
 /// The plan for `nodes` (the cluster's control planes and workers): each
 /// image saved to an archive of its own in `dir` (a `save` of several images
 /// makes podman tag the first with every name), streamed into each node and
-/// imported into CRI-O's storage there.
+/// imported into CRI-O's storage there. `run` names this run's archives in
+/// the nodes, so two runs into one cluster never share one.
 pub fn plan<'a>(
     sh: &'a Shell,
     images: &'a [ImageRef],
     nodes: &'a [String],
     engine: Engine,
     dir: &Path,
+    run: &str,
 ) -> Plan<'a> {
     let dir = dir.to_path_buf();
     let e = engine.to_string();
@@ -138,7 +140,7 @@ pub fn plan<'a>(
             (
                 image.to_string(),
                 dir.join(format!("{n}.tar")),
-                format!("{NODE_ARCHIVE_DIR}/kind-crio-load-{n}.tar"),
+                format!("{NODE_ARCHIVE_DIR}/kind-crio-load-{run}-{n}.tar"),
             )
         })
         .collect();
@@ -225,7 +227,16 @@ pub fn run(args: &LoadImageArgs, engine: Engine, ui: &Ui, dry_run: bool) -> Resu
             "cluster {name} has no nodes: create it first (cargo xtask e2e --retain, or kind create cluster)"
         );
     }
-    let plan = plan(&sh, &images, &nodes, engine, Path::new(ARCHIVE_DIR));
+    // One directory and one set of node archive names per run.
+    let run = std::process::id().to_string();
+    let plan = plan(
+        &sh,
+        &images,
+        &nodes,
+        engine,
+        &Path::new(ARCHIVE_DIR).join(&run),
+        &run,
+    );
     if dry_run {
         print!("{}", plan.render());
         return Ok(());
@@ -250,7 +261,15 @@ mod tests {
             "kind-crio-worker".to_owned(),
         ];
         expect_file!["../tests/golden/load-image.txt"].assert_eq(
-            &plan(&sh, &images, &nodes, Engine::Docker, Path::new(ARCHIVE_DIR)).render(),
+            &plan(
+                &sh,
+                &images,
+                &nodes,
+                Engine::Docker,
+                &Path::new(ARCHIVE_DIR).join("4242"),
+                "4242",
+            )
+            .render(),
         );
     }
 
@@ -366,7 +385,7 @@ mod tests {
         let images = resolve(&sh, Engine::Docker, std::slice::from_ref(&app)).unwrap();
         let nodes = vec![node.clone()];
         let archives = dir.path().join("archives");
-        let result = plan(&sh, &images, &nodes, Engine::Docker, &archives).execute(&Ui {
+        let result = plan(&sh, &images, &nodes, Engine::Docker, &archives, "test").execute(&Ui {
             verbose: false,
             tty: false,
             color: false,

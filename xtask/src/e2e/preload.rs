@@ -50,6 +50,8 @@ pub struct Recorded {
     /// Normalised references, in the file's order.
     references: Vec<String>,
     digests: BTreeSet<String>,
+    /// Each normalised reference with the manifest digest recorded for it.
+    pairs: Vec<(String, String)>,
 }
 
 impl Recorded {
@@ -63,6 +65,9 @@ impl Recorded {
                 [reference, digest] if digest.starts_with("sha256:") => {
                     recorded.references.push(normalize(reference));
                     recorded.digests.insert(digest.to_owned());
+                    recorded
+                        .pairs
+                        .push((normalize(reference), digest.to_owned()));
                 }
                 _ => bail!(
                     "{RECORDED_LIST} line {}: expected `REFERENCE sha256:DIGEST`, found {line:?}",
@@ -77,6 +82,7 @@ impl Recorded {
     pub fn extend(&mut self, other: &Recorded) {
         self.references.extend(other.references.iter().cloned());
         self.digests.extend(other.digests.iter().cloned());
+        self.pairs.extend(other.pairs.iter().cloned());
     }
 
     /// Whether `image` (a reference as CRI-O or the kubelet names it) is a
@@ -185,6 +191,25 @@ pub fn summary(status: &[StatusLine]) -> String {
     out
 }
 
+/// `systemctl show --property=ActiveState,Result` of the preload unit, in
+/// words, for a node that has no status file.
+pub fn unit_state(show: &str) -> String {
+    let get = |key: &str| {
+        show.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or("")
+            .trim()
+    };
+    match (get("ActiveState"), get("Result")) {
+        ("activating", _) => "the preload is still running".to_owned(),
+        ("failed", result) => format!("the preload unit failed ({result})"),
+        ("inactive", _) => "the preload never ran (its unit is inactive)".to_owned(),
+        ("active", _) => "the preload ran but left no status".to_owned(),
+        ("", _) => "systemd could not be asked about the preload".to_owned(),
+        (state, _) => format!("the preload unit is {state}"),
+    }
+}
+
 /// The images CRI-O's journal shows pulls of (`Pulling image: REF`), in order.
 pub fn journal_pulls(journal: &str) -> Vec<String> {
     const MARK: &str = "Pulling image: ";
@@ -237,6 +262,53 @@ pub fn pulling_events(events_json: &str) -> Result<Vec<PullEvent>> {
         });
     }
     Ok(events)
+}
+
+/// Recorded references CRI-O holds with another manifest digest than the one
+/// recorded: pulled again, from a registry, under the recorded name. (The
+/// kube images' digests, made by containerd from the release tarballs, are
+/// never a registry's. An image pulled from the very registry kind fetched it
+/// from, such as the pause image, which CRI-O pulls itself and logs only at
+/// debug level, comes back with the same digests: that pull shows nowhere.)
+pub fn changed_digests(recorded: &Recorded, crictl_json: &str) -> Result<Vec<String>> {
+    let v: serde_json::Value =
+        serde_json::from_str(crictl_json).context("crictl images -o json printed no JSON")?;
+    let strings = |field: &serde_json::Value| -> Vec<String> {
+        field
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut changed = Vec::new();
+    for image in v["images"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let digests: Vec<String> = strings(&image["repoDigests"])
+            .iter()
+            .filter_map(|d| d.rsplit_once('@').map(|(_, d)| d.to_owned()))
+            .collect();
+        for tag in strings(&image["repoTags"]) {
+            let tag = normalize(&tag);
+            for (reference, digest) in &recorded.pairs {
+                if *reference == tag && !digests.contains(digest) {
+                    changed.push(format!(
+                        "{tag} has digest {}, not the recorded {digest}",
+                        if digests.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            digests.join(", ")
+                        }
+                    ));
+                }
+            }
+        }
+    }
+    Ok(changed)
 }
 
 /// Images CRI-O has that the preload did not record (by tag or digest).
@@ -430,6 +502,26 @@ time="2026-12-01T10:02:00.000000000Z" level=info msg="Pulling image: registry.k8
 "#;
 
     #[test]
+    fn unit_states_in_words() {
+        assert_eq!(
+            unit_state("ActiveState=activating\nResult=success\n"),
+            "the preload is still running"
+        );
+        assert_eq!(
+            unit_state("ActiveState=failed\nResult=timeout\n"),
+            "the preload unit failed (timeout)"
+        );
+        assert_eq!(
+            unit_state("ActiveState=inactive\nResult=success\n"),
+            "the preload never ran (its unit is inactive)"
+        );
+        assert_eq!(
+            unit_state(""),
+            "systemd could not be asked about the preload"
+        );
+    }
+
+    #[test]
     fn crio_journal_pulls() {
         assert_eq!(
             journal_pulls(JOURNAL),
@@ -589,5 +681,24 @@ time="2026-12-01T10:02:00.000000000Z" level=info msg="Pulling image: registry.k8
             ["docker.io/library/busybox:latest"]
         );
         assert!(unrecorded_images(&recorded(), "not json").is_err());
+    }
+
+    #[test]
+    fn a_recorded_name_with_another_digest_was_pulled_again() {
+        let crictl = format!(
+            r#"{{"images":[
+            {{"repoTags":["registry.k8s.io/etcd:3.6.4-0"],"repoDigests":["registry.k8s.io/etcd@{ETCD_DIGEST}"]}},
+            {{"repoTags":["registry.k8s.io/kube-apiserver:v1.34.0"],"repoDigests":["registry.k8s.io/kube-apiserver@sha256:0123"]}},
+            {{"repoTags":["docker.io/library/busybox:latest"],"repoDigests":[]}}
+        ]}}"#
+        );
+        assert_eq!(
+            changed_digests(&recorded(), &crictl).unwrap(),
+            [
+                "registry.k8s.io/kube-apiserver:v1.34.0 has digest sha256:0123, not the recorded \
+              sha256:495d3253a47a9a64a62041d518678c8b101fb628488e729d9f52ddff7cf82a86"
+            ]
+        );
+        assert!(changed_digests(&recorded(), "[").is_err());
     }
 }
