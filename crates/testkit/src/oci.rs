@@ -89,6 +89,10 @@ pub struct ImageSpec {
     pub aliases: Vec<String>,
     pub packaging: Packaging,
     pub layer_sizes: Vec<usize>,
+    /// The first N layers hold the same bytes as those of every other image
+    /// with the same key (images built on one base share its layers, as the
+    /// kube images share distroless's): `(key, N)`.
+    pub base: Option<(String, usize)>,
 }
 
 impl ImageSpec {
@@ -98,7 +102,17 @@ impl ImageSpec {
             aliases: Vec::new(),
             packaging,
             layer_sizes: layer_sizes.to_vec(),
+            base: None,
         }
+    }
+
+    /// The same image with its first `layers` layers shared with every image
+    /// on the base `key` (their sizes must agree too, for the layers to be
+    /// the same).
+    #[must_use]
+    pub fn on_base(mut self, key: &str, layers: usize) -> ImageSpec {
+        self.base = Some((key.to_owned(), layers.min(self.layer_sizes.len())));
+        self
     }
 
     /// The same image with these aliases.
@@ -233,9 +247,18 @@ pub fn build_archive(spec: &ImageSpec, dir: &Path) -> Result<BuiltArchive, Strin
         .collect();
     let work = dir.join(&name);
     let _ = std::fs::remove_dir_all(&work);
-    let seed = u64::from_str_radix(&sha256_hex(spec.reference.as_bytes())[..16], 16)
-        .map_err(|e| format!("seed: {e}"))?;
-    let layers = make_layers(&work.join("layers"), seed, &spec.layer_sizes)?;
+    let seed_of = |key: &str| {
+        u64::from_str_radix(&sha256_hex(key.as_bytes())[..16], 16).map_err(|e| format!("seed: {e}"))
+    };
+    let own = seed_of(&spec.reference)?;
+    let (base, shared) = match &spec.base {
+        Some((key, n)) => (seed_of(key)?, *n),
+        None => (own, 0),
+    };
+    let seeds: Vec<u64> = (0..spec.layer_sizes.len())
+        .map(|i| if i < shared { base } else { own })
+        .collect();
+    let layers = make_layers(&work.join("layers"), &seeds, &spec.layer_sizes)?;
     match spec.packaging {
         Packaging::DockerArchive => docker_archive(spec, &work, &layers),
         Packaging::Manifest(media) => oci_archive(spec, &work, media, &layers, false),
@@ -294,7 +317,8 @@ fn fill(seed: u64, size: usize, out: &mut impl std::io::Write) -> std::io::Resul
     Ok(())
 }
 
-fn make_layers(dir: &Path, seed: u64, sizes: &[usize]) -> Result<Vec<Layer>, String> {
+/// Layer `i` holds `sizes[i]` bytes drawn from `seeds[i]` (offset by `i`).
+fn make_layers(dir: &Path, seeds: &[u64], sizes: &[usize]) -> Result<Vec<Layer>, String> {
     let mut layers = Vec::new();
     for (i, &size) in sizes.iter().enumerate() {
         let root = dir.join(format!("{i}/root"));
@@ -303,7 +327,7 @@ fn make_layers(dir: &Path, seed: u64, sizes: &[usize]) -> Result<Vec<Layer>, Str
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(&file).map_err(|e| format!("create {}: {e}", file.display()))?,
         );
-        fill(seed.wrapping_add(i as u64 * 0x9E37_79B9), size, &mut f)
+        fill(seeds[i].wrapping_add(i as u64 * 0x9E37_79B9), size, &mut f)
             .and_then(|()| f.flush())
             .map_err(|e| format!("write {}: {e}", file.display()))?;
         drop(f);

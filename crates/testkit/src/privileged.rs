@@ -30,6 +30,13 @@ use crate::standin::FileLock;
 
 const WRAPPER: &str = include_str!("../files/oci-runtime-clamp");
 const DAEMON_JSON: &str = "/etc/docker/daemon.json";
+/// The original daemon.json while it is changed (`.absent` if there was
+/// none), so that a run killed in that moment is mended by the next one.
+/// Machine-wide, as daemon.json is, and kept across reboots.
+const BACKUP: &str = "/var/tmp/kind-crio-test-daemon.json.backup";
+const ABSENT: &str = "/var/tmp/kind-crio-test-daemon.json.absent";
+/// One change of daemon.json at a time, whichever checkout makes it.
+const DAEMON_LOCK: &str = "/var/tmp/kind-crio-test-daemon.json.lock";
 
 /// What to put in front of `PATH` so that `docker run --privileged` or
 /// `podman run --privileged` works on this machine.
@@ -167,6 +174,8 @@ fn runtime_registered(name: &str, wrapper: &Path) -> Result<bool, String> {
 /// extra entry, SIGHUP, wait until `docker info` lists it, then the original
 /// file back exactly as it was (or gone, if there was none) and SIGHUP again.
 fn register_docker_runtime(name: &str, wrapper: &Path) -> Result<(), String> {
+    let _lock = FileLock::acquire(Path::new(DAEMON_LOCK))?;
+    mend_after_a_killed_run()?;
     if runtime_registered(name, wrapper)? {
         return Ok(());
     }
@@ -189,6 +198,11 @@ fn register_docker_runtime(name: &str, wrapper: &Path) -> Result<(), String> {
         .entry("runtimes")
         .or_insert_with(|| serde_json::json!({}));
     runtimes[name] = serde_json::json!({ "path": wrapper.display().to_string() });
+    match &original {
+        Some(bytes) => std::fs::write(BACKUP, bytes),
+        None => std::fs::write(ABSENT, ""),
+    }
+    .map_err(|e| format!("back up {DAEMON_JSON}: {e}"))?;
     let restore = Restore { original };
     std::fs::write(
         DAEMON_JSON,
@@ -222,12 +236,31 @@ struct Restore {
     original: Option<Vec<u8>>,
 }
 
+/// A backup left by a run killed while daemon.json held the extra runtime:
+/// put the original back first.
+fn mend_after_a_killed_run() -> Result<(), String> {
+    if let Ok(bytes) = std::fs::read(BACKUP) {
+        std::fs::write(DAEMON_JSON, bytes).map_err(|e| format!("restore {DAEMON_JSON}: {e}"))?;
+        let _ = std::fs::remove_file(BACKUP);
+        eprintln!("testkit: restored {DAEMON_JSON} from {BACKUP}, left by a run that was killed");
+    } else if Path::new(ABSENT).exists() {
+        let _ = std::fs::remove_file(DAEMON_JSON);
+        let _ = std::fs::remove_file(ABSENT);
+        eprintln!("testkit: removed {DAEMON_JSON}, which a run that was killed had written");
+    }
+    Ok(())
+}
+
 impl Drop for Restore {
     fn drop(&mut self) {
-        let _ = match &self.original {
+        let restored = match &self.original {
             Some(bytes) => std::fs::write(DAEMON_JSON, bytes),
             None => std::fs::remove_file(DAEMON_JSON),
         };
+        if restored.is_ok() {
+            let _ = std::fs::remove_file(BACKUP);
+            let _ = std::fs::remove_file(ABSENT);
+        }
     }
 }
 
