@@ -310,10 +310,11 @@ pub fn plan<'a>(
     plan.native(
         "Reporting each node's preload outcome",
         format!(
-            "print what {STATUS_FILE} of each node says was imported and what failed; never fails"
+            "print what {STATUS_FILE} of each node says was imported and what failed, waiting up to {wait} \
+             for a preload still running; never fails"
         ),
         move || {
-            for line in preload_report(sh, name, provider) {
+            for line in preload_report(sh, name, provider, wait_for) {
                 eprintln!("   {line}");
             }
             Ok(())
@@ -554,7 +555,10 @@ fn check_nothing_pulled(sh: &Shell, name: &str, provider: &str) -> Result<()> {
 /// One line per node with the preload's outcome, for the failure path:
 /// often the reason a cluster did not come up. Never fails: what cannot be
 /// read becomes the line.
-fn preload_report(sh: &Shell, name: &str, provider: &str) -> Vec<String> {
+/// Each node's preload outcome, in a line. A preload still running is waited
+/// for until `wait_for` has passed (all nodes together): when the cluster
+/// failed, its outcome is what tells the user why.
+fn preload_report(sh: &Shell, name: &str, provider: &str, wait_for: Duration) -> Vec<String> {
     let nodes = match nodes(sh, name, provider) {
         Ok(nodes) if nodes.is_empty() => {
             return vec![format!("no node of cluster {name} to report on")];
@@ -562,27 +566,39 @@ fn preload_report(sh: &Shell, name: &str, provider: &str) -> Vec<String> {
         Ok(nodes) => nodes,
         Err(e) => return vec![format!("{e:#}")],
     };
+    let deadline = Instant::now() + wait_for;
     nodes
         .into_iter()
         .map(|node| {
-            let line = match read_node_file(sh, provider, &node, STATUS_FILE) {
-                Ok(Some(text)) => match preload::parse_status(&text) {
-                    Ok(status) => preload::summary(&status),
-                    Err(e) => format!("{e:#}"),
-                },
-                Ok(None) => format!(
-                    "no {STATUS_FILE}: {} (see the kind-crio-preload journal)",
-                    preload_unit_state(sh, provider, &node)
-                ),
-                Err(e) => format!("{e:#}"),
+            let line = loop {
+                match read_node_file(sh, provider, &node, STATUS_FILE) {
+                    Ok(Some(text)) => {
+                        break match preload::parse_status(&text) {
+                            Ok(status) => preload::summary(&status),
+                            Err(e) => format!("{e:#}"),
+                        };
+                    }
+                    Ok(None) => {
+                        let (state, running) = preload_unit_state(sh, provider, &node);
+                        if running && Instant::now() < deadline {
+                            std::thread::sleep(Duration::from_secs(2));
+                            continue;
+                        }
+                        break format!(
+                            "no {STATUS_FILE}: {state} (see the kind-crio-preload journal)"
+                        );
+                    }
+                    Err(e) => break format!("{e:#}"),
+                }
             };
             format!("{node}: {line}")
         })
         .collect()
 }
 
-/// What systemd says of the preload unit on `node`, in words.
-fn preload_unit_state(sh: &Shell, provider: &str, node: &str) -> String {
+/// What systemd says of the preload unit on `node`, in words, and whether
+/// it is still running.
+fn preload_unit_state(sh: &Shell, provider: &str, node: &str) -> (String, bool) {
     let unit = dockerfile::PRELOAD_UNIT;
     let out = cmd!(
         sh,
@@ -593,7 +609,7 @@ fn preload_unit_state(sh: &Shell, provider: &str, node: &str) -> String {
     .ignore_stderr()
     .read()
     .unwrap_or_default();
-    preload::unit_state(&out)
+    (preload::unit_state(&out), preload::unit_running(&out))
 }
 
 fn collect_journals(sh: &Shell, name: &str, provider: &str, logs: &std::path::Path) -> Result<()> {
@@ -709,7 +725,7 @@ mod tests {
             );
         };
 
-        let before = preload_report(&sh, &cluster, "docker");
+        let before = preload_report(&sh, &cluster, "docker", Duration::from_secs(1));
         // The control plane finishes at once; the worker's import takes 3 s
         // more, with etcd failing.
         write_status(
@@ -729,9 +745,9 @@ mod tests {
             check_preload_status(&sh, &cluster, "docker", Duration::from_secs(60))
         });
         let waited = started.elapsed();
-        let after = preload_report(&sh, &cluster, "docker");
+        let after = preload_report(&sh, &cluster, "docker", Duration::from_secs(1));
         let gone = format!("kc-e2e-none-{pid}");
-        let no_nodes = preload_report(&sh, &gone, "docker");
+        let no_nodes = preload_report(&sh, &gone, "docker", Duration::from_secs(1));
         let first = &nodes[0];
         let _ = cmd!(sh, "docker exec {first} rm -f {STATUS_FILE}")
             .quiet()

@@ -210,6 +210,11 @@ pub fn unit_state(show: &str) -> String {
     }
 }
 
+/// Whether that `systemctl show` says the preload is still running.
+pub fn unit_running(show: &str) -> bool {
+    show.lines().any(|l| l.trim() == "ActiveState=activating")
+}
+
 /// The images CRI-O's journal shows pulls of (`Pulling image: REF`), in order.
 pub fn journal_pulls(journal: &str) -> Vec<String> {
     const MARK: &str = "Pulling image: ";
