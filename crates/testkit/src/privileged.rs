@@ -35,8 +35,9 @@ const DAEMON_JSON: &str = "/etc/docker/daemon.json";
 /// Machine-wide, as daemon.json is, and kept across reboots.
 const BACKUP: &str = "/var/tmp/kind-crio-test-daemon.json.backup";
 const ABSENT: &str = "/var/tmp/kind-crio-test-daemon.json.absent";
-/// One change of daemon.json at a time, whichever checkout makes it.
-const DAEMON_LOCK: &str = "/var/tmp/kind-crio-test-daemon.json.lock";
+/// One change of daemon.json at a time, whichever checkout makes it (a lock
+/// file in /run/lock, which the next boot clears).
+const DAEMON_LOCK: &str = "/run/lock/kind-crio-test-daemon.json.lock";
 
 /// What to put in front of `PATH` so that `docker run --privileged` or
 /// `podman run --privileged` works on this machine.
