@@ -276,31 +276,17 @@ pub fn pulling_events(events_json: &str) -> Result<Vec<PullEvent>> {
 /// from, such as the pause image, which CRI-O pulls itself and logs only at
 /// debug level, comes back with the same digests: that pull shows nowhere.)
 pub fn changed_digests(recorded: &Recorded, crictl_json: &str) -> Result<Vec<String>> {
-    let v: serde_json::Value =
-        serde_json::from_str(crictl_json).context("crictl images -o json printed no JSON")?;
-    let strings = |field: &serde_json::Value| -> Vec<String> {
-        field
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str())
-            .map(str::to_owned)
-            .collect()
-    };
     let mut changed = Vec::new();
-    for image in v["images"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let digests: Vec<String> = strings(&image["repoDigests"])
+    for image in crictl_images(crictl_json)? {
+        let digests: Vec<&str> = image
+            .digests
             .iter()
-            .filter_map(|d| d.rsplit_once('@').map(|(_, d)| d.to_owned()))
+            .filter_map(|d| d.rsplit_once('@').map(|(_, d)| d))
             .collect();
-        for tag in strings(&image["repoTags"]) {
-            let tag = normalize(&tag);
+        for tag in &image.tags {
+            let tag = normalize(tag);
             for (reference, digest) in &recorded.pairs {
-                if *reference == tag && !digests.contains(digest) {
+                if *reference == tag && !digests.contains(&digest.as_str()) {
                     changed.push(format!(
                         "{tag} has digest {}, not the recorded {digest}",
                         if digests.is_empty() {
@@ -316,8 +302,13 @@ pub fn changed_digests(recorded: &Recorded, crictl_json: &str) -> Result<Vec<Str
     Ok(changed)
 }
 
-/// Images CRI-O has that the preload did not record (by tag or digest).
-pub fn unrecorded_images(recorded: &Recorded, crictl_json: &str) -> Result<Vec<String>> {
+/// One image of `crictl images -o json`: its names.
+struct CrictlImage {
+    tags: Vec<String>,
+    digests: Vec<String>,
+}
+
+fn crictl_images(crictl_json: &str) -> Result<Vec<CrictlImage>> {
     let v: serde_json::Value =
         serde_json::from_str(crictl_json).context("crictl images -o json printed no JSON")?;
     let strings = |field: &serde_json::Value| -> Vec<String> {
@@ -329,24 +320,36 @@ pub fn unrecorded_images(recorded: &Recorded, crictl_json: &str) -> Result<Vec<S
             .map(str::to_owned)
             .collect()
     };
-    let mut unrecorded = Vec::new();
-    for image in v["images"]
+    Ok(v["images"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default()
-    {
-        let tags = strings(&image["repoTags"]);
-        let digests = strings(&image["repoDigests"]);
-        if !tags.iter().chain(&digests).any(|n| recorded.contains(n)) {
-            unrecorded.push(
-                tags.first()
-                    .or(digests.first())
-                    .cloned()
-                    .unwrap_or_else(|| "<unnamed>".to_owned()),
-            );
-        }
-    }
-    Ok(unrecorded)
+        .iter()
+        .map(|image| CrictlImage {
+            tags: strings(&image["repoTags"]),
+            digests: strings(&image["repoDigests"]),
+        })
+        .collect())
+}
+
+/// Images CRI-O has that the preload did not record (by tag or digest).
+pub fn unrecorded_images(recorded: &Recorded, crictl_json: &str) -> Result<Vec<String>> {
+    Ok(crictl_images(crictl_json)?
+        .into_iter()
+        .filter(|i| {
+            !i.tags
+                .iter()
+                .chain(&i.digests)
+                .any(|n| recorded.contains(n))
+        })
+        .map(|i| {
+            i.tags
+                .first()
+                .or(i.digests.first())
+                .cloned()
+                .unwrap_or_else(|| "<unnamed>".to_owned())
+        })
+        .collect())
 }
 
 #[cfg(test)]
