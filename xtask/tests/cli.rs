@@ -767,6 +767,58 @@ fn e2e_leaves_an_existing_cluster_alone() {
     assert!(!e2e_dir(&name).exists(), "e2e wrote its files:\n{e2e}");
 }
 
+/// A `kind-NAME` context in the kubeconfig (a cluster of that name on the
+/// other engine, which `kind get clusters` does not list, or a context left
+/// behind): creating NAME would overwrite it and deleting NAME would remove
+/// it, so e2e refuses before anything runs and leaves the kubeconfig as it was.
+#[test]
+fn e2e_leaves_another_engines_context_alone() {
+    let test = "e2e_leaves_another_engines_context_alone";
+    let Some(kind_dir) = kind_and_docker(test) else {
+        return;
+    };
+    if testkit::tools::require(test, &["kubectl"]).is_none() {
+        return;
+    }
+    let sandbox = Sandbox::new(test);
+    let name = format!("kc-e2e-context-{}", std::process::id());
+    let kubeconfig = sandbox.file(
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\n\
+             clusters:\n- name: kind-{name}\n  cluster:\n    server: https://127.0.0.1:6443\n\
+             users:\n- name: kind-{name}\n  user: {{}}\n\
+             contexts:\n- name: kind-{name}\n  context:\n    cluster: kind-{name}\n    user: kind-{name}\n\
+             current-context: kind-{name}\n"
+        ),
+    );
+    let before = std::fs::read(&kubeconfig).expect("read the kubeconfig");
+    let mut cmd = xtask_with_kind(
+        &sandbox,
+        &kind_dir,
+        &["e2e", "--name", &name, "--ignore-doctor", "--wait", "10s"],
+    );
+    cmd.env("KUBECONFIG", &kubeconfig);
+    let e2e = run(cmd);
+    assert!(
+        e2e.error().starts_with(&format!(
+            "step \"Checking that no cluster {name} exists\" failed: the kubeconfig already has a context kind-{name}"
+        )),
+        "{e2e}"
+    );
+    for never in ["Running doctor", "Creating cluster", "Deleting cluster"] {
+        assert!(
+            !e2e.stderr.contains(&format!(" • {never}")),
+            "{never:?} ran:\n{e2e}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&kubeconfig).expect("read the kubeconfig"),
+        before,
+        "the kubeconfig changed"
+    );
+}
+
 /// Doctor fails here for a node image that does not exist (it cannot run
 /// the capability probe): e2e stops there, deleting nothing; with
 /// --ignore-doctor it warns and goes on to create the cluster, whose failure
