@@ -317,7 +317,12 @@ pub(crate) const CRICTL_YAML: &str =
 pub(crate) const POLICY_JSON: &str =
     "{ \"default\": [{ \"type\": \"insecureAcceptAnything\" }] }\n";
 
-pub(crate) const REGISTRIES_CONF: &str = "unqualified-search-registries = [\"docker.io\"]\n";
+/// The search registries as the bundles and packages built before October
+/// 2025 list them, CRI-O v1.34.0's among them (cri-o/packaging then dropped
+/// quay.io): with two candidates for every short name, CRI-O 1.34's
+/// enforcing short-name mode refuses `nginx` as ambiguous.
+pub(crate) const REGISTRIES_CONF: &str =
+    "unqualified-search-registries = [\"docker.io\", \"quay.io\"]\n";
 
 pub(crate) const CRIO_UMOUNT_CONF: &str = "\
 # Mount points oci-umount removes from containers (stand-in).
