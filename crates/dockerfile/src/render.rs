@@ -382,8 +382,13 @@ fn crio_dropin(inputs: &Inputs) -> String {
          conmon_cgroup = \"pod\"\n\
          # A kind node cannot load AppArmor profiles, and CRI-O stops if it tries.\n\
          apparmor_profile = \"unconfined\"\n\
-         # As containerd allows in kind: unprivileged processes may bind low ports.\n\
-         default_sysctls = [\n  \"net.ipv4.ip_unprivileged_port_start=0\",\n]\n\
+         # As kind's containerd 2.x sets for every pod not on the host network (its\n\
+         # CRI's enable_unprivileged_ports and enable_unprivileged_icmp, on by\n\
+         # default): unprivileged processes may bind low ports, and ping without\n\
+         # CAP_NET_RAW. CRI-O leaves these out for pods on the host network too, but\n\
+         # not, as containerd does, when it runs in a user namespace (rootless kind),\n\
+         # where the kernel refuses a group range the namespace does not map.\n\
+         default_sysctls = [\n  \"net.ipv4.ip_unprivileged_port_start=0\",\n  \"net.ipv4.ping_group_range=0 2147483647\",\n]\n\
          \n\
          [crio.image]\n\
          # The pause image kind preloaded (containerd's sandbox_image), set at build time.\n\

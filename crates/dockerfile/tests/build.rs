@@ -9,8 +9,12 @@
 //! upstream's layout (copied into the context), and a signed flat apt
 //! repository served on loopback (`--crio-repo`), so the key handling and the
 //! repository line are exercised, not only rendered.
+//!
+//! Each default sysctl of CRI-O's drop-in is one a pod's network namespace
+//! accepts.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use dockerfile::{Arch, CrioSource, CrioStream, Inputs, Mirror, RepoUrl};
 use registry::{ImageRef, KubernetesVersion};
@@ -119,6 +123,14 @@ fn assert_crio_node(root: &Path, ctx: &dockerfile::Context, reference: &str, cgr
         "{dropin}"
     );
     assert!(!dropin.contains("@PAUSE_IMAGE@"), "{dropin}");
+    // Pods get the sysctls kind's containerd 2.x gives them.
+    assert!(
+        dropin.contains(
+            "default_sysctls = [\n  \"net.ipv4.ip_unprivileged_port_start=0\",\n  \
+             \"net.ipv4.ping_group_range=0 2147483647\",\n]\n"
+        ),
+        "{dropin}"
+    );
     // No CNI config that competes with kindnet.
     let cni: Vec<String> = std::fs::read_dir(root.join("etc/cni/net.d"))
         .map(|d| {
@@ -150,7 +162,7 @@ fn assert_crio_node(root: &Path, ctx: &dockerfile::Context, reference: &str, cgr
 #[test]
 fn bundle_context_builds_into_a_crio_node() {
     let test = "bundle_context_builds_into_a_crio_node";
-    if !tools(test, standin::BUNDLE_TOOLS) {
+    if !tools(test, &[standin::BUNDLE_TOOLS, &["unshare", "sh"]].concat()) {
         return;
     }
     let base = standin::node_base_image().expect("the stand-in node image");
@@ -196,6 +208,7 @@ fn bundle_context_builds_into_a_crio_node() {
         mirrors.contains("prefix = \"registry.k8s.io\"")
             && mirrors.contains("location = \"127.0.0.1:5000/k8s\"")
     );
+    assert_sysctls_apply(root.path());
 }
 
 #[test]
@@ -294,4 +307,47 @@ fn cgroupfs_for_old_kubernetes_reaches_the_image() {
             && dropin.contains("conmon_cgroup = \"pod\""),
         "{dropin}"
     );
+}
+
+/// Each default sysctl of the built drop-in is accepted in a fresh network
+/// namespace, as CRI-O's pinns writes it into a pod's.
+fn assert_sysctls_apply(root: &Path) {
+    let dropin = read(root, "/etc/crio/crio.conf.d/99-kind-crio.conf");
+    let list = dropin
+        .split("default_sysctls = [\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n]").next())
+        .expect("a default_sysctls list");
+    let sysctls: Vec<(&str, &str)> = list
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').trim_matches('"'))
+        .map(|s| s.split_once('=').expect("KEY=VALUE"))
+        .collect();
+    assert_eq!(sysctls.len(), 2, "{dropin}");
+    for (key, value) in sysctls {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        let out = Command::new("unshare")
+            .args([
+                "--net",
+                "sh",
+                "-c",
+                "printf '%s\\n' \"$1\" > \"$2\" && cat \"$2\"",
+                "sh",
+                value,
+                &path,
+            ])
+            .output()
+            .expect("run unshare");
+        assert!(
+            out.status.success(),
+            "{key}={value}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read_back = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            read_back.split_whitespace().collect::<Vec<_>>(),
+            value.split_whitespace().collect::<Vec<_>>(),
+            "{key}"
+        );
+    }
 }
