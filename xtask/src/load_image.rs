@@ -37,9 +37,10 @@ const ARCHIVE_DIR: &str = "target/kind-crio/load-image";
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "\
-Each image is loaded under the name the engine gives it: my-app:dev built by docker is
-docker.io/library/my-app:dev, which CRI-O finds for my-app:dev; built by podman it is
-localhost/my-app:dev, the name to use in the pod.
+Each image is loaded under the name the engine gives it and, for a short name, also under
+Docker Hub's, which is what a short name means in the node, as in kind: my-app:dev built by
+docker is docker.io/library/my-app:dev; built by podman it is localhost/my-app:dev, and is
+loaded as docker.io/library/my-app:dev too. Either way a pod finds it as my-app:dev.
 
 Example:
   docker build -t my-app:dev . && cargo xtask load-image my-app:dev --name kind-crio
@@ -54,12 +55,27 @@ pub struct LoadImageArgs {
     pub name: ClusterName,
 }
 
+/// One image to load: the name the engine has it under (what it saves) and
+/// the names it gets in each node's CRI-O storage, the engine's first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Load {
+    pub engine: ImageRef,
+    pub node: Vec<ImageRef>,
+}
+
 /// Of the names the engine lists for the image the user typed as `typed`,
-/// the one to load it under: the same reference once normalised (docker lists
+/// the one to save it under: the same reference once normalised (docker lists
 /// `my-app:dev` for docker.io/library/my-app:dev), else the one that ends
 /// with what was typed (podman stores `my-app:dev` as localhost/my-app:dev),
 /// else the first. Pure.
-pub fn pick_name(typed: &str, tags: &[String]) -> Result<ImageRef> {
+///
+/// In the node it keeps that name, and a short name the engine qualified
+/// with another registry (podman's `localhost/`) also gets Docker Hub's
+/// name, which is what a pod's `image: my-app:dev` resolves to there: the
+/// node's only search registry is docker.io, as in kind's containerd.
+/// (`localhost` as a second search registry would make every short name
+/// ambiguous, which CRI-O 1.34 and later refuse.)
+pub fn pick_name(typed: &str, tags: &[String]) -> Result<Load> {
     let parsed: Vec<ImageRef> = tags
         .iter()
         .filter_map(|t| ImageRef::parse(t).ok())
@@ -72,16 +88,36 @@ pub fn pick_name(typed: &str, tags: &[String]) -> Result<ImageRef> {
         format!("{typed}:latest")
     };
     let wanted = ImageRef::parse(&tagged).ok();
-    parsed
+    if let Some(same) = parsed.iter().find(|t| Some(*t) == wanted.as_ref()) {
+        return Ok(Load {
+            engine: same.clone(),
+            node: vec![same.clone()],
+        });
+    }
+    if let Some(qualified) = parsed
         .iter()
-        .find(|t| Some(*t) == wanted.as_ref())
-        .or_else(|| {
-            parsed
-                .iter()
-                .find(|t| t.to_string().ends_with(&format!("/{tagged}")))
+        .find(|t| t.to_string().ends_with(&format!("/{tagged}")))
+    {
+        let mut node = vec![qualified.clone()];
+        // Typed without a registry (as a pod would name it; a digest is
+        // looked up by digest, not by name): parsing completed it with docker.io.
+        let first = typed.split('/').next().unwrap_or_default();
+        let registry_typed =
+            typed.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+        if let Some(hub) = wanted.filter(|_| !registry_typed && !typed.contains('@')) {
+            node.push(hub);
+        }
+        return Ok(Load {
+            engine: qualified.clone(),
+            node,
+        });
+    }
+    parsed
+        .first()
+        .map(|t| Load {
+            engine: t.clone(),
+            node: vec![t.clone()],
         })
-        .or_else(|| parsed.first())
-        .cloned()
         .with_context(|| {
             format!(
                 "{typed} has no name in the engine (an untagged image?): tag it, then load the tag"
@@ -109,8 +145,8 @@ fn engine_names(sh: &Shell, engine: &str, typed: &str) -> Result<Vec<String>> {
     Ok(tags.unwrap_or_default())
 }
 
-/// The images' names as the engine has them, in the order given.
-pub fn resolve(sh: &Shell, engine: Engine, typed: &[String]) -> Result<Vec<ImageRef>> {
+/// The images' names in the engine and in the nodes, in the order given.
+pub fn resolve(sh: &Shell, engine: Engine, typed: &[String]) -> Result<Vec<Load>> {
     let e = engine.to_string();
     typed
         .iter()
@@ -121,11 +157,13 @@ pub fn resolve(sh: &Shell, engine: Engine, typed: &[String]) -> Result<Vec<Image
 /// The plan for `nodes` (the cluster's control planes and workers): each
 /// image saved to an archive of its own in `dir` (a `save` of several images
 /// makes podman tag the first with every name), streamed into each node and
-/// imported into CRI-O's storage there. `run` names this run's archives in
-/// the nodes, so two runs into one cluster never share one.
+/// imported into CRI-O's storage there under each of its node names (the
+/// second import finds every layer stored and extracts nothing). `run` names
+/// this run's archives in the nodes, so two runs into one cluster never
+/// share one.
 pub fn plan<'a>(
     sh: &'a Shell,
-    images: &'a [ImageRef],
+    images: &'a [Load],
     nodes: &'a [String],
     engine: Engine,
     dir: &Path,
@@ -133,12 +171,12 @@ pub fn plan<'a>(
 ) -> Plan<'a> {
     let dir = dir.to_path_buf();
     let e = engine.to_string();
-    let archives: Vec<(String, PathBuf, String)> = images
+    let archives: Vec<(&Load, PathBuf, String)> = images
         .iter()
         .enumerate()
         .map(|(n, image)| {
             (
-                image.to_string(),
+                image,
                 dir.join(format!("{n}.tar")),
                 format!("{NODE_ARCHIVE_DIR}/kind-crio-load-{run}-{n}.tar"),
             )
@@ -158,35 +196,40 @@ pub fn plan<'a>(
             "Saving {}",
             archives
                 .iter()
-                .map(|(r, _, _)| r.as_str())
+                .map(|(l, _, _)| l.engine.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
         archives
             .iter()
-            .map(|(image, archive, _)| cmd!(sh, "{e} save -o {archive} {image}"))
+            .map(|(l, archive, _)| {
+                let image = l.engine.to_string();
+                cmd!(sh, "{e} save -o {archive} {image}")
+            })
             .collect(),
     );
     for node in nodes {
         let mut cmds = Vec::new();
-        for (image, archive, in_node) in &archives {
+        for (l, archive, in_node) in &archives {
             // The node's policy admits only the preload's own layout; this
             // archive is the user's, saved from their engine a moment ago,
             // so no signature policy applies.
             let of = format!("of={in_node}");
             let source = format!("docker-archive:{in_node}");
-            let dest = format!("{NODE_STORE}{image}");
             cmds.push(Invocation::stdin_file(
                 cmd!(sh, "{e} exec -i {node} dd {of} bs=1M status=none"),
                 archive,
             ));
-            cmds.push(
-                cmd!(
-                    sh,
-                    "{e} exec {node} skopeo copy --quiet --insecure-policy {source} {dest}"
-                )
-                .into(),
-            );
+            for name in &l.node {
+                let dest = format!("{NODE_STORE}{name}");
+                cmds.push(
+                    cmd!(
+                        sh,
+                        "{e} exec {node} skopeo copy --quiet --insecure-policy {source} {dest}"
+                    )
+                    .into(),
+                );
+            }
             cmds.push(cmd!(sh, "{e} exec {node} rm -f {in_node}").into());
         }
         plan.invocations(format!("Loading into {node}"), cmds);
@@ -249,12 +292,20 @@ mod tests {
     use super::*;
     use expect_test::expect_file;
 
+    fn load(typed: &str, tags: &[&str]) -> Load {
+        let tags: Vec<String> = tags.iter().map(|s| (*s).to_owned()).collect();
+        pick_name(typed, &tags).unwrap()
+    }
+
     #[test]
     fn plan_loads_every_image_into_every_node() {
         let sh = Shell::new().unwrap();
         let images = vec![
-            ImageRef::parse("my-app:dev").unwrap(),
-            ImageRef::parse("127.0.0.1:5000/tools/debug:1").unwrap(),
+            load("my-app:dev", &["my-app:dev"]),
+            load(
+                "127.0.0.1:5000/tools/debug:1",
+                &["127.0.0.1:5000/tools/debug:1"],
+            ),
         ];
         let nodes = vec![
             "kind-crio-control-plane".to_owned(),
@@ -273,32 +324,75 @@ mod tests {
         );
     }
 
+    /// podman's name for a short name, then Docker Hub's, from one archive.
     #[test]
-    fn names_are_the_engines() {
-        let tags = |t: &[&str]| t.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let name = |typed: &str, t: &[&str]| pick_name(typed, &tags(t)).unwrap().to_string();
-        // docker lists familiar names.
+    fn plan_gives_a_podman_image_docker_hubs_name_too() {
+        let sh = Shell::new().unwrap();
+        let images = vec![load("my-app:dev", &["localhost/my-app:dev"])];
+        let nodes = vec!["kind-crio-control-plane".to_owned()];
+        expect_file!["../tests/golden/load-image-podman.txt"].assert_eq(
+            &plan(
+                &sh,
+                &images,
+                &nodes,
+                Engine::Podman,
+                &Path::new(ARCHIVE_DIR).join("4242"),
+                "4242",
+            )
+            .render(),
+        );
+    }
+
+    #[test]
+    fn names_are_the_engines_and_docker_hubs() {
+        let names = |typed: &str, t: &[&str]| {
+            let l = load(typed, t);
+            let node: Vec<String> = l.node.iter().map(ToString::to_string).collect();
+            (l.engine.to_string(), node)
+        };
+        let one = |n: &str| (n.to_owned(), vec![n.to_owned()]);
+        // docker lists familiar names, which are Docker Hub's already.
         assert_eq!(
-            name("my-app:dev", &["my-app:dev", "my-app:v2"]),
-            "docker.io/library/my-app:dev"
+            names("my-app:dev", &["my-app:dev", "my-app:v2"]),
+            one("docker.io/library/my-app:dev")
         );
         assert_eq!(
-            name("my-app:v2", &["my-app:dev", "my-app:v2"]),
-            "docker.io/library/my-app:v2"
-        );
-        // podman qualifies short names with localhost/.
-        assert_eq!(
-            name("my-app:dev", &["localhost/my-app:dev"]),
-            "localhost/my-app:dev"
+            names("my-app:v2", &["my-app:dev", "my-app:v2"]),
+            one("docker.io/library/my-app:v2")
         );
         assert_eq!(
-            name("my-app", &["localhost/my-app:latest"]),
-            "localhost/my-app:latest"
+            names("team/my-app:1", &["team/my-app:1"]),
+            one("docker.io/team/my-app:1")
         );
-        // A name found another way (an image ID): its first name.
+        // podman qualifies short names with localhost/: the node gets that
+        // name and the one a pod's short name resolves to.
+        let podman =
+            |engine: &str, hub: &str| (engine.to_owned(), vec![engine.to_owned(), hub.to_owned()]);
         assert_eq!(
-            name("0123abcd", &["quay.io/x/y:1", "quay.io/x/y:2"]),
-            "quay.io/x/y:1"
+            names("my-app:dev", &["localhost/my-app:dev"]),
+            podman("localhost/my-app:dev", "docker.io/library/my-app:dev")
+        );
+        assert_eq!(
+            names("my-app", &["localhost/my-app:latest"]),
+            podman("localhost/my-app:latest", "docker.io/library/my-app:latest")
+        );
+        assert_eq!(
+            names("team/my-app:1", &["localhost/team/my-app:1"]),
+            podman("localhost/team/my-app:1", "docker.io/team/my-app:1")
+        );
+        // Typed with a registry: that name only.
+        assert_eq!(
+            names("localhost/my-app:dev", &["localhost/my-app:dev"]),
+            one("localhost/my-app:dev")
+        );
+        assert_eq!(
+            names("127.0.0.1:5000/x:1", &["127.0.0.1:5000/x:1"]),
+            one("127.0.0.1:5000/x:1")
+        );
+        // A name found another way (an image ID): its first name only.
+        assert_eq!(
+            names("0123abcd", &["quay.io/x/y:1", "quay.io/x/y:2"]),
+            one("quay.io/x/y:1")
         );
         let err = pick_name("0123abcd", &[]).unwrap_err().to_string();
         assert!(err.contains("untagged"), "{err}");
@@ -315,9 +409,11 @@ mod tests {
         let (sh, tarball) = (&podman.sh, &podman.tarball);
         import(sh, "podman", tarball, "my-app:dev");
         let typed = ["my-app:dev".to_owned()];
+        let got = &resolve(sh, Engine::Podman, &typed).unwrap()[0];
+        assert_eq!(got.engine.to_string(), "localhost/my-app:dev");
         assert_eq!(
-            resolve(sh, Engine::Podman, &typed).unwrap()[0].to_string(),
-            "localhost/my-app:dev"
+            got.node.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["localhost/my-app:dev", "docker.io/library/my-app:dev"]
         );
         let missing = resolve(sh, Engine::Podman, &["not-there:1".to_owned()]).unwrap_err();
         assert!(
@@ -334,10 +430,9 @@ mod tests {
         import(sh, "docker", tarball, &image);
         let got = resolve(sh, Engine::Docker, std::slice::from_ref(&image));
         let _ = cmd!(sh, "docker rmi {image}").quiet().ignore_stdout().run();
-        assert_eq!(
-            got.unwrap()[0].to_string(),
-            format!("docker.io/library/{image}")
-        );
+        let got = &got.unwrap()[0];
+        assert_eq!(got.engine.to_string(), format!("docker.io/library/{image}"));
+        assert_eq!(got.node, std::slice::from_ref(&got.engine));
     }
 
     /// The whole plan against a Docker container made as kind makes a node
