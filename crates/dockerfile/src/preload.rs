@@ -14,8 +14,10 @@
 //!   to containerd's, an `index.json` naming each image (of an image index, the
 //!   `linux/$TARGETARCH` manifest present), and `images.txt` (`REF DIGEST`
 //!   lines, the digests CRI-O will report). It pins the images in the
-//!   `99-kind-crio.conf` drop-in, installs Debian's `skopeo` and enables
-//!   `kind-crio-preload.service`;
+//!   `99-kind-crio.conf` drop-in, installs Debian's `skopeo` (without the
+//!   short-name aliases its dependency `golang-github-containers-common`
+//!   ships: CRI-O would follow them where kind's containerd means Docker Hub)
+//!   and enables `kind-crio-preload.service`;
 //! - at boot that oneshot unit runs `/opt/kind-crio/preload.sh`: `skopeo
 //!   copy` of each manifest missing from CRI-O's storage on the `/var` volume
 //!   (overlay there, as CRI-O chooses), in parallel, once per manifest digest
@@ -97,7 +99,8 @@ set -o errexit -o nounset -o pipefail
 # Records the images kind preloaded into containerd as an OCI image layout
 # whose blobs are containerd's own (a symlink: nothing is stored twice), for
 # kind-crio-preload.service to import into CRI-O's storage when the node
-# boots; pins them in CRI-O; installs skopeo, which does the import.
+# boots; pins them in CRI-O; installs skopeo, which does the import (without
+# the short-name aliases its Debian dependencies bring).
 #
 # Usage: preload-record.sh [--layout-only] ARCH
 #   ARCH           the image's architecture (amd64 or arm64): of an image
@@ -327,6 +330,12 @@ if ! command -v skopeo >/dev/null; then
     apt-get clean
     rm -rf /var/lib/apt/lists/*
 fi
+# Debian's golang-github-containers-common, which skopeo depends on, ships
+# short-name aliases (centos is quay.io/centos/centos, podman is
+# quay.io/podman/stable, ...) that CRI-O follows before its search
+# registries. kind's containerd has none: there every short name is Docker
+# Hub's, and so it is here.
+rm -f /etc/containers/registries.conf.d/shortnames.conf
 
 systemctl enable kind-crio-preload.service
 "##;

@@ -80,6 +80,11 @@ pub fn render(inputs: &Inputs) -> Context {
         KUBELET_DROPIN,
         false,
     );
+    ctx.add(
+        "kind-crio/files/etc/containers/registries.conf.d/zz-kind-crio.conf",
+        SHORT_NAMES_CONF,
+        false,
+    );
     if !inputs.mirrors.is_empty() {
         ctx.add(
             "kind-crio/files/etc/containers/registries.conf.d/99-kind-crio-mirrors.conf",
@@ -409,6 +414,27 @@ const KUBELET_DROPIN: &str = "# Written by kind-crio: the kubelet talks to CRI-O
 [Unit]\n\
 Wants=crio.service\n\
 After=crio.service\n";
+
+/// How CRI-O (and podman, skopeo, buildah in the node) complete a short name.
+/// CRI-O's image status, container creation and pulls take the candidates of
+/// containers/image's `shortnames.Resolve` (an alias, else one name per
+/// search registry), in order, and use the first that is stored. One search
+/// registry gives one candidate, which every short-name mode accepts without
+/// a prompt; `disabled` is the mode that never prompts, never refuses a list
+/// and never records an alias, as containerd, which has no list, never does.
+const SHORT_NAMES_CONF: &str = "\
+# Written by kind-crio: a short image name means Docker Hub, as in kind's
+# containerd: nginx is docker.io/library/nginx, my-app:dev is
+# docker.io/library/my-app:dev. CRI-O's packages listed quay.io as well until
+# late 2025, and CRI-O 1.34 and later refuse a short name with two candidates.
+# Drop-ins apply in lexical order and the last one that sets a key wins: this
+# name sorts after the package's crio.conf (its bundle's registries.conf).
+unqualified-search-registries = [\"docker.io\"]
+# Never prompt and never record an alias: for podman, skopeo and buildah in
+# the node. CRI-O 1.34 and later take their mode from crio.conf (\"enforcing\"),
+# which accepts a name with a single candidate.
+short-name-mode = \"disabled\"
+";
 
 fn mirrors_conf(inputs: &Inputs) -> String {
     let mut s =

@@ -10,6 +10,12 @@
 //! repository served on loopback (`--crio-repo`), so the key handling and the
 //! repository line are exercised, not only rendered.
 //!
+//! In both, short image names resolve as in kind's containerd: under the
+//! built image's `/etc/containers`, containers/image resolves `my-app:dev`
+//! to `docker.io/library/my-app:dev` alone, in CRI-O's enforcing mode too,
+//! without a network and without a prompt, and that name is in a store
+//! holding what `load-image my-app:dev` stores for an image built by podman.
+//!
 //! Each default sysctl of CRI-O's drop-in is one a pod's network namespace
 //! accepts.
 
@@ -18,9 +24,13 @@ use std::process::Command;
 
 use dockerfile::{Arch, CrioSource, CrioStream, Inputs, Mirror, RepoUrl};
 use registry::{ImageRef, KubernetesVersion};
+use testkit::oci::{ImageSpec, Packaging};
 use testkit::standin::{self, CrioAptRepo};
 
 const PAUSE: &str = "registry.k8s.io/pause:3.10";
+
+/// What the short-name and sysctl checks run, besides podman.
+const RESOLVE_TOOLS: &[&str] = &["skopeo", "unshare", "mount", "cp", "sh"];
 
 fn tools(test: &str, extra: &[&str]) -> bool {
     let mut all = standin::NODE_TOOLS.to_vec();
@@ -131,6 +141,18 @@ fn assert_crio_node(root: &Path, ctx: &dockerfile::Context, reference: &str, cgr
         ),
         "{dropin}"
     );
+    // Short names: Docker Hub alone, never a prompt, read after the package's
+    // own registries file; no alias file (tried by resolution below).
+    let registries = read(root, "/etc/containers/registries.conf.d/zz-kind-crio.conf");
+    assert!(
+        registries.contains("\nunqualified-search-registries = [\"docker.io\"]\n")
+            && registries.contains("\nshort-name-mode = \"disabled\"\n"),
+        "{registries}"
+    );
+    assert!(!exists(
+        root,
+        "/etc/containers/registries.conf.d/shortnames.conf"
+    ));
     // No CNI config that competes with kindnet.
     let cni: Vec<String> = std::fs::read_dir(root.join("etc/cni/net.d"))
         .map(|d| {
@@ -162,7 +184,7 @@ fn assert_crio_node(root: &Path, ctx: &dockerfile::Context, reference: &str, cgr
 #[test]
 fn bundle_context_builds_into_a_crio_node() {
     let test = "bundle_context_builds_into_a_crio_node";
-    if !tools(test, &[standin::BUNDLE_TOOLS, &["unshare", "sh"]].concat()) {
+    if !tools(test, &[standin::BUNDLE_TOOLS, RESOLVE_TOOLS].concat()) {
         return;
     }
     let base = standin::node_base_image().expect("the stand-in node image");
@@ -208,6 +230,12 @@ fn bundle_context_builds_into_a_crio_node() {
         mirrors.contains("prefix = \"registry.k8s.io\"")
             && mirrors.contains("location = \"127.0.0.1:5000/k8s\"")
     );
+    // The bundle's registries file is registries.conf.d/registries.conf.
+    assert!(exists(
+        root.path(),
+        "/etc/containers/registries.conf.d/registries.conf"
+    ));
+    assert_short_names_as_in_kind(root.path(), &dir.join("resolve"));
     assert_sysctls_apply(root.path());
 }
 
@@ -245,7 +273,7 @@ fn tampered_bundle_fails_the_build() {
 #[test]
 fn apt_context_builds_against_a_signed_repository() {
     let test = "apt_context_builds_against_a_signed_repository";
-    if !tools(test, standin::APT_REPO_TOOLS) {
+    if !tools(test, &[standin::APT_REPO_TOOLS, RESOLVE_TOOLS].concat()) {
         return;
     }
     let base = standin::node_base_image().expect("the stand-in node image");
@@ -278,6 +306,12 @@ fn apt_context_builds_against_a_signed_repository() {
     assert!(repo.requests("Release.key") >= 1, "{:?}", repo.log());
     assert!(repo.requests("InRelease") >= 1, "{:?}", repo.log());
     assert_eq!(repo.requests(repo.deb_path()), 1, "{:?}", repo.log());
+    // The package's registries file is registries.conf.d/crio.conf.
+    assert!(exists(
+        root.path(),
+        "/etc/containers/registries.conf.d/crio.conf"
+    ));
+    assert_short_names_as_in_kind(root.path(), &scratch("apt-resolve"));
 }
 
 #[test]
@@ -307,6 +341,225 @@ fn cgroupfs_for_old_kubernetes_reaches_the_image() {
             && dropin.contains("conmon_cgroup = \"pod\""),
         "{dropin}"
     );
+}
+
+/// What `load-image my-app:dev` stores in a node for an image podman built
+/// (xtask/src/load_image.rs): podman's own name, then Docker Hub's.
+const LOADED_FROM_PODMAN: [&str; 2] = ["localhost/my-app:dev", "docker.io/library/my-app:dev"];
+
+/// kind-crio's registries drop-in in the node.
+const DROPIN: &str = "/etc/containers/registries.conf.d/zz-kind-crio.conf";
+
+/// What containers/image's `shortnames.Resolve` made of a short name.
+#[derive(Debug)]
+struct Resolution {
+    /// `Resolving "NAME" using unqualified-search registries (FILE)`, or
+    /// `Resolved "NAME" as an alias (FILE)`.
+    description: String,
+    /// The fully qualified names, in the order they are tried.
+    candidates: Vec<String>,
+    output: String,
+}
+
+/// Resolves `name` as CRI-O would in the built node. CRI-O's image status,
+/// container creation and pulls (server/image_status.go,
+/// server/container_create.go, server/image_pull.go) take the candidates of
+/// containers/image's `shortnames.Resolve` and look each up in their storage
+/// by exact name, in order. `podman pull` calls the same function on the
+/// same files: it runs with the image's `/etc/containers` mounted over the
+/// machine's, in mount and network namespaces of its own, so that nothing
+/// else is read (not the machine's files, nor aliases recorded under
+/// `/var/cache`) and no registry is reached; the names it tries are the
+/// candidates. `crio_mode` adds what CRI-O 1.34 and later add: their own
+/// short-name mode (crio.conf's `short_name_mode`), which overrides the
+/// files', as a drop-in read last.
+fn resolve(etc: &Path, dir: &Path, name: &str, crio_mode: Option<&str>) -> Resolution {
+    let mut etc = etc.to_path_buf();
+    if let Some(mode) = crio_mode {
+        let copy = copy_dir(&etc, dir, "with-mode");
+        std::fs::write(
+            copy.join("registries.conf.d/zzz-crio-short-name-mode.conf"),
+            format!("short-name-mode = \"{mode}\"\n"),
+        )
+        .expect("write the mode");
+        etc = copy;
+    }
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).expect("a home without configuration");
+    let script = "set -e\n\
+                  mount --bind \"$1\" /etc/containers\n\
+                  mount -t tmpfs tmpfs /var/cache\n\
+                  shift\n\
+                  exec podman \"$@\"";
+    let out = Command::new("unshare")
+        .args(["--mount", "--net", "sh", "-c", script, "sh"])
+        .arg(&etc)
+        .args(standin::storage_args())
+        .args(["pull", name])
+        .env("HOME", &home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("CONTAINERS_REGISTRIES_CONF")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run podman pull");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Never pulled: there is no network here.
+    assert!(!out.status.success(), "{name} was pulled:\n{output}");
+    let description = output
+        .lines()
+        .find(|l| l.starts_with("Resolving \"") || l.starts_with("Resolved \""))
+        .unwrap_or_default()
+        .to_owned();
+    let candidates = output
+        .lines()
+        .filter_map(|l| l.strip_prefix("Trying to pull "))
+        .map(|l| l.trim_end_matches("...").to_owned())
+        .collect();
+    Resolution {
+        description,
+        candidates,
+        output,
+    }
+}
+
+/// A fresh copy of `src` in `dir`, named `name`.
+fn copy_dir(src: &Path, dir: &Path, name: &str) -> PathBuf {
+    let copy = dir.join(name);
+    let _ = std::fs::remove_dir_all(&copy);
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(&copy)
+        .output()
+        .expect("run cp");
+    assert!(
+        out.status.success(),
+        "cp -a {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    copy
+}
+
+/// The first of `candidates` stored under that exact name in the store at
+/// `store` (containers-storage, vfs), as CRI-O looks them up.
+fn first_stored(store: &Path, candidates: &[String]) -> Option<String> {
+    candidates
+        .iter()
+        .find(|c| {
+            Command::new("skopeo")
+                .args(["inspect", "--raw"])
+                .arg(format!(
+                    "containers-storage:[vfs@{}+{}]{c}",
+                    store.join("root").display(),
+                    store.join("run").display()
+                ))
+                .output()
+                .expect("run skopeo inspect")
+                .status
+                .success()
+        })
+        .cloned()
+}
+
+/// A containers-storage store holding `archive` under `names`, written as
+/// load-image writes a node's (`skopeo copy docker-archive:...`).
+fn store_with(store: &Path, archive: &Path, names: &[&str]) {
+    for name in names {
+        let out = Command::new("skopeo")
+            .args(["copy", "--quiet", "--insecure-policy"])
+            .arg(format!("docker-archive:{}", archive.display()))
+            .arg(format!(
+                "containers-storage:[vfs@{}+{}]{name}",
+                store.join("root").display(),
+                store.join("run").display()
+            ))
+            .output()
+            .expect("run skopeo copy");
+        assert!(
+            out.status.success(),
+            "skopeo copy to {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A pod's `image: my-app:dev` finds what `load-image my-app:dev` stored,
+/// and short names mean Docker Hub, as in kind's containerd: one candidate,
+/// read from kind-crio's drop-in, in CRI-O's enforcing mode as in the
+/// tools' mode, no alias in the way.
+fn assert_short_names_as_in_kind(root: &Path, dir: &Path) {
+    std::fs::create_dir_all(dir).expect("a scratch directory");
+    // CRI-O keeps its own default mode ("enforcing" from 1.34), which the
+    // resolution below stands in for.
+    for entry in std::fs::read_dir(root.join("etc/crio/crio.conf.d")).expect("crio.conf.d") {
+        let path = entry.expect("an entry").path();
+        let text = std::fs::read_to_string(&path).expect("a drop-in");
+        assert!(
+            !text.contains("short_name_mode"),
+            "{}:\n{text}",
+            path.display()
+        );
+    }
+    let etc = root.join("etc/containers");
+    let hub = LOADED_FROM_PODMAN[1];
+    let mut crio = Vec::new();
+    for mode in [None, Some("enforcing")] {
+        let r = resolve(&etc, dir, "my-app:dev", mode);
+        assert_eq!(
+            r.description,
+            format!("Resolving \"my-app\" using unqualified-search registries ({DROPIN})"),
+            "{mode:?}:\n{}",
+            r.output
+        );
+        assert_eq!(r.candidates, [hub], "{mode:?}:\n{}", r.output);
+        crio = r.candidates;
+    }
+    // Debian's skopeo brings aliases (centos is quay.io/centos/centos
+    // there); kind's containerd has none.
+    let r = resolve(&etc, dir, "centos:stream9", Some("enforcing"));
+    assert_eq!(
+        r.candidates,
+        ["docker.io/library/centos:stream9"],
+        "{}",
+        r.output
+    );
+    assert!(
+        r.description.starts_with("Resolving \"centos\""),
+        "{}",
+        r.output
+    );
+
+    // The package's own list (docker.io and quay.io in CRI-O v1.34.0's) is
+    // what CRI-O would use without kind-crio's drop-in: refused.
+    let without = copy_dir(&etc, dir, "without-drop-in");
+    std::fs::remove_file(without.join(DROPIN.trim_start_matches("/etc/containers/")))
+        .expect("remove the drop-in from the copy");
+    let r = resolve(&without, dir, "my-app:dev", Some("enforcing"));
+    assert!(
+        r.output
+            .contains("short-name resolution enforced but cannot prompt without a TTY"),
+        "{}",
+        r.output
+    );
+
+    // The names load-image stores: the pod's candidate is one of them. With
+    // podman's name alone, nothing would be found and the kubelet would pull.
+    let archive = testkit::oci::build_archive(
+        &ImageSpec::new(LOADED_FROM_PODMAN[0], Packaging::DockerArchive, &[256]),
+        &dir.join("archive"),
+    )
+    .expect("an archive");
+    let loaded = dir.join("loaded");
+    store_with(&loaded, &archive.archive, &LOADED_FROM_PODMAN);
+    assert_eq!(first_stored(&loaded, &crio).as_deref(), Some(hub));
+    let podman_only = dir.join("podman-only");
+    store_with(&podman_only, &archive.archive, &LOADED_FROM_PODMAN[..1]);
+    assert_eq!(first_stored(&podman_only, &crio), None);
 }
 
 /// Each default sysctl of the built drop-in is accepted in a fresh network
