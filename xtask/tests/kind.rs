@@ -696,14 +696,21 @@ fn load_image(env: &Env, config: &str, cluster: &str, nodes: &[String]) {
         cluster,
     ]);
     assert!(loaded.status.success(), "load-image:\n{}", text(&loaded));
-    let name = match env.engine {
-        "docker" => "docker.io/library/kc-tier-app:dev",
-        _ => "localhost/kc-tier-app:dev",
+    // The engine's name, and Docker Hub's, which a pod's `kc-tier-app:dev`
+    // resolves to.
+    let names: &[&str] = match env.engine {
+        "docker" => &["docker.io/library/kc-tier-app:dev"],
+        _ => &[
+            "localhost/kc-tier-app:dev",
+            "docker.io/library/kc-tier-app:dev",
+        ],
     };
     for node in nodes {
-        let stored = format!("containers-storage:[{NODE_STORE}]{name}");
-        let out = env.in_node(node, &["skopeo", "inspect", "--config", &stored]);
-        assert!(out.contains("\"rootfs\""), "{node}: {name}:\n{out}");
+        for name in names {
+            let stored = format!("containers-storage:[{NODE_STORE}]{name}");
+            let out = env.in_node(node, &["skopeo", "inspect", "--config", &stored]);
+            assert!(out.contains("\"rootfs\""), "{node}: {name}:\n{out}");
+        }
     }
 }
 
