@@ -2,8 +2,10 @@
 //! image, optionally pushed.
 //!
 //! Two phases. *Resolve* (read-only, also done by `--dry-run`): which node
-//! image to build on (given, published `kindest/node:V` pinned by digest, or
-//! one to build with kind), the rendered context and its inputs digest, and
+//! image to build on (given; published `kindest/node:V` pinned to the digest
+//! kind's release names in `configs/releases.toml`, else to the digest its tag
+//! points to today, saying so; or one to build with kind), the rendered
+//! context and its inputs digest, and
 //! whether an image with that digest already exists locally or in the target
 //! registry. *Plan*: the named steps and exact commands that follow from it.
 //! The push is the last main step, so a failure anywhere leaves no new tag;
@@ -17,6 +19,7 @@ use registry::{Client, ImageRef, KubernetesVersion, Options};
 use xshell::{Shell, cmd};
 
 use crate::config::{Config, Engine};
+use crate::releases::{Pin, RELEASES_PATH, Release};
 use crate::render::{ContextArgs, CrioSourceArgs};
 use crate::step::Plan;
 use crate::ui::Ui;
@@ -24,7 +27,9 @@ use crate::ui::Ui;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 The node image comes from, in order: --node-image; else kindest/node:KUBERNETES if
-published (pinned by digest); else it is built with kind: `kind build node-image
+published, pinned to the digest kind's release names (configs/releases.toml), or,
+for a version that file gives no digest for, to the digest the tag points to today
+(said so: not a digest kind released); else it is built with kind: `kind build node-image
 --type release` (published releases, alpha and rc included; no checkout, minutes),
 or with --build-node source the original recipe (kind's base image with `make quick`,
 a kubernetes checkout at the version, `kind build node-image --base-image`).
@@ -112,8 +117,8 @@ pub enum BuildNode {
 pub enum NodeImage {
     /// `--node-image`.
     Given(ImageRef),
-    /// `kindest/node:V@sha256:…`.
-    Published(ImageRef),
+    /// `kindest/node:V@sha256:…`, and where its digest comes from.
+    Published { image: ImageRef, pin: Pinned },
     /// Built locally with kind (`kind` is its version, whose sources a
     /// `source` build uses): one image per architecture, as kind builds them.
     Build {
@@ -121,6 +126,21 @@ pub enum NodeImage {
         images: Vec<(Arch, ImageRef)>,
         kind: String,
     },
+}
+
+/// Where a published node image's digest comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pinned {
+    /// The digest kind's release names (`configs/releases.toml`).
+    Released { kind: Release },
+    /// The digest the tag points to today: the releases file lists the
+    /// version for `kind` without its digest.
+    TagUndigested { kind: Release },
+    /// The digest the tag points to today: the releases file does not name
+    /// the version among `kind`'s node images.
+    TagUnnamed { kind: Release },
+    /// The digest the tag points to today, in a repository that is not kind's.
+    Tag,
 }
 
 /// One build of the engine: a rendered context and the platforms built from
@@ -282,7 +302,7 @@ impl BuildImageArgs {
         };
         let node = self.node_image(config, &kubernetes, &arches, lookup)?;
         let variants = match &node {
-            NodeImage::Given(base) | NodeImage::Published(base) => {
+            NodeImage::Given(base) | NodeImage::Published { image: base, .. } => {
                 vec![self.variant(config, &kubernetes, base, &arches, "context")?]
             }
             NodeImage::Build { images, .. } if images.len() > 1 => {
@@ -425,6 +445,19 @@ impl BuildImageArgs {
         if let Some(how) = self.build_node {
             return build(how);
         }
+        // kind supports a node image only with the release that built it:
+        // the digest that release names wins over whatever the tag says today.
+        let pin = match config.releases.pin(&config.node_repository, kubernetes) {
+            Pin::Released { image, kind } => {
+                return Ok(NodeImage::Published {
+                    image,
+                    pin: Pinned::Released { kind },
+                });
+            }
+            Pin::Undigested { kind } => Pinned::TagUndigested { kind },
+            Pin::Unnamed { kind } => Pinned::TagUnnamed { kind },
+            Pin::OtherRepository => Pinned::Tag,
+        };
         let published = ImageRef {
             repository: config.node_repository.clone(),
             tag: Some(kubernetes.to_string()),
@@ -433,10 +466,13 @@ impl BuildImageArgs {
         match lookup.published_digest(&published).with_context(|| {
             format!("looking up {published} (or pass --node-image / --build-node)")
         })? {
-            Some(digest) => Ok(NodeImage::Published(ImageRef {
-                digest: Some(digest),
-                ..published
-            })),
+            Some(digest) => Ok(NodeImage::Published {
+                image: ImageRef {
+                    digest: Some(digest),
+                    ..published
+                },
+                pin,
+            }),
             None => build(BuildNode::Release),
         }
     }
@@ -719,7 +755,23 @@ fn remove_dir(dir: &Path) -> Result<()> {
 pub fn summary(r: &Resolved) -> String {
     let node = match &r.node {
         NodeImage::Given(i) => format!("node image {i} (given)"),
-        NodeImage::Published(i) => format!("node image {i} (published)"),
+        NodeImage::Published { image, pin } => {
+            let today = "the digest its tag points to today, not one kind released";
+            match pin {
+                Pinned::Released { kind } => format!(
+                    "node image {image} (published by kind {kind}: the digest its release names, from {RELEASES_PATH})"
+                ),
+                Pinned::TagUndigested { kind } => format!(
+                    "node image {image} (published; {today}: {RELEASES_PATH} lists {} of kind {kind} without its digest until `cargo xtask refresh` fills it in)",
+                    r.kubernetes
+                ),
+                Pinned::TagUnnamed { kind } => format!(
+                    "node image {image} (published; {today}: {RELEASES_PATH} names no {} node image of kind {kind})",
+                    r.kubernetes
+                ),
+                Pinned::Tag => format!("node image {image} (published)"),
+            }
+        }
         NodeImage::Build { how, images, kind } => {
             let names = images
                 .iter()
@@ -804,13 +856,28 @@ mod tests {
     const DIGEST: &str = "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
 
     fn resolve(argv: &[&str], fake: &Fake) -> Result<Resolved> {
+        resolve_with(&Config::load(None)?, argv, fake)
+    }
+
+    fn resolve_with(config: &Config, argv: &[&str], fake: &dyn Lookup) -> Result<Resolved> {
         let cli = Cli::try_parse_from(std::iter::once("build-image").chain(argv.iter().copied()))?;
-        cli.args.resolve(&Config::load(None)?, fake)
+        cli.args.resolve(config, fake)
+    }
+
+    /// The releases of the tests, which do not change when the committed file does.
+    fn fixture_config() -> Config {
+        let releases =
+            crate::releases::Releases::parse(crate::releases::tests::FIXTURE).expect("the fixture");
+        Config::load_with(releases, None).expect("the defaults")
     }
 
     fn dry_run(argv: &[&str], fake: &Fake) -> String {
+        dry_run_with(&Config::load(None).expect("the defaults"), argv, fake)
+    }
+
+    fn dry_run_with(config: &Config, argv: &[&str], fake: &Fake) -> String {
         let sh = Shell::new().expect("a shell");
-        match resolve(argv, fake) {
+        match resolve_with(config, argv, fake) {
             Ok(r) => format!("# {}\n{}", summary(&r), plan(&sh, &r).render()),
             Err(e) => format!("error: {e:#}\n"),
         }
@@ -937,6 +1004,75 @@ mod tests {
             expect_file![format!("../tests/golden/build-image-{name}.txt")]
                 .assert_eq(&dry_run(argv, fake));
         }
+        // What the releases file does not pin: the tag's digest today, said so.
+        let fixture = fixture_config();
+        let cases: &[(&str, &[&str])] = &[
+            ("tag-digest-not-yet-known", &["--kubernetes", "v1.35.8"]),
+            ("tag-digest-not-released", &["--kubernetes", "v1.34.0"]),
+        ];
+        for (name, argv) in cases {
+            expect_file![format!("../tests/golden/build-image-{name}.txt")]
+                .assert_eq(&dry_run_with(&fixture, argv, &nowhere(Some(DIGEST))));
+        }
+    }
+
+    /// A digest the releases file names is pinned without asking the
+    /// registry; a digest it does not know is asked for, and the summary
+    /// says it is not one kind released.
+    #[test]
+    fn pins_the_digest_kind_released() {
+        /// Fails the test if the registry is asked.
+        struct NoRegistry;
+        impl Lookup for NoRegistry {
+            fn published_digest(&self, image: &ImageRef) -> Result<Option<String>> {
+                bail!("asked the registry for {image}")
+            }
+            fn local_inputs_digest(&self, _: Engine, _: &ImageRef) -> Result<Option<String>> {
+                Ok(None)
+            }
+            fn registry_inputs_digest(&self, _: &ImageRef, _: Arch) -> Result<Option<String>> {
+                Ok(None)
+            }
+            fn kind_version(&self) -> Result<String> {
+                Ok("v0.33.0".to_owned())
+            }
+        }
+        let config = fixture_config();
+        let r = resolve_with(&config, &[], &NoRegistry).unwrap();
+        let released = "docker.io/kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5";
+        assert_eq!(
+            summary(&r),
+            format!(
+                "ghcr.io/kind-crio/kindnode-crio:v1.37.0 for Kubernetes v1.37.0 with CRI-O v1.37 on node image {released} (published by kind v0.33.0: the digest its release names, from configs/releases.toml)"
+            )
+        );
+        // The committed file's default is pinned the same way.
+        let config = Config::load(None).unwrap();
+        if let crate::releases::Pin::Released { image, .. } =
+            config.releases.pin(&config.node_repository, &config.kubernetes)
+        {
+            let r = resolve(&[], &nowhere(None)).unwrap();
+            assert_eq!(
+                r.node,
+                NodeImage::Published {
+                    image,
+                    pin: Pinned::Released {
+                        kind: config.releases.kind.version
+                    }
+                }
+            );
+        }
+        // Not pinned by the file: asked, and the error says what was looked up.
+        let err = format!(
+            "{:#}",
+            resolve_with(&fixture_config(), &["--kubernetes", "v1.35.8"], &NoRegistry)
+                .unwrap_err()
+        );
+        assert!(
+            err.contains("looking up docker.io/kindest/node:v1.35.8")
+                && err.contains("asked the registry"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -977,10 +1113,8 @@ mod tests {
         // Locally built and --push: only the push remains.
         let r = resolve(&["--push"], &local).unwrap();
         let p = plan(&sh, &r).render();
-        assert!(
-            p.starts_with("1. Pushing ghcr.io/kind-crio/kindnode-crio:v1.34.0\n"),
-            "{p}"
-        );
+        let target = format!("ghcr.io/kind-crio/kindnode-crio:{}", r.kubernetes);
+        assert!(p.starts_with(&format!("1. Pushing {target}\n")), "{p}");
 
         let published = Fake {
             published: Some(DIGEST),
@@ -989,9 +1123,11 @@ mod tests {
         };
         let r = resolve(&["--push"], &published).unwrap();
         assert_eq!(r.up_to_date, UpToDate::InRegistry);
-        assert!(plan(&sh, &r).render().starts_with(
-            "1. ghcr.io/kind-crio/kindnode-crio:v1.34.0 is up to date in its registry"
-        ));
+        assert!(
+            plan(&sh, &r)
+                .render()
+                .starts_with(&format!("1. {target} is up to date in its registry"))
+        );
 
         // --rebuild: built again, without the layer cache, whatever exists.
         let everywhere = Fake {
@@ -1065,11 +1201,10 @@ mod tests {
     fn refuses_what_cannot_work() {
         let f = nowhere(None);
         let err = |argv: &[&str]| format!("{:#}", resolve(argv, &f).unwrap_err());
-        assert!(
-            err(&["--arch", "amd64", "arm64", "--push"])
-                .contains("kind builds one node image per architecture")
-        );
-        assert!(err(&["--arch", "amd64", "arm64", "--push"]).contains("use --engine podman"));
+        // A version no registry has and no releases file pins: kind builds it.
+        let unpublished = ["--kubernetes", "v1.36.0-alpha.2", "--arch", "amd64", "arm64", "--push"];
+        assert!(err(&unpublished).contains("kind builds one node image per architecture"));
+        assert!(err(&unpublished).contains("use --engine podman"));
         assert!(
             err(&[
                 "--arch",

@@ -1,7 +1,9 @@
 //! Configuration: the embedded `configs/default.toml`, overlaid by a user's
 //! `--config FILE` (any subset of the keys), then by command-line flags.
 //! Every value is parsed into its type here, once; unknown keys are errors
-//! that name the key.
+//! that name the key. What the defaults leave empty (the Kubernetes version,
+//! the CRI-O stream) comes from `configs/releases.toml`, never from a version
+//! written here.
 
 use std::fmt;
 use std::path::Path;
@@ -11,18 +13,25 @@ use dockerfile::CrioStream;
 use registry::{KubernetesVersion, Repository};
 use serde::{Deserialize, Serialize};
 
+use crate::releases::Releases;
+
 /// The embedded defaults, the same file users read in the repository.
 pub const DEFAULT_TOML: &str = include_str!("../../configs/default.toml");
 
 /// The effective configuration, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The version in effect: the configured one, else kind's default.
     pub kubernetes: KubernetesVersion,
-    /// None: follow the Kubernetes minor.
+    /// What the configuration says; None: kind's default (`releases`).
+    pub kubernetes_configured: Option<KubernetesVersion>,
+    /// None: the stream `releases` pairs with the Kubernetes minor.
     pub crio: Option<CrioStream>,
     pub node_repository: Repository,
     pub image_repository: Repository,
     pub engine: Engine,
+    /// What is current (`configs/releases.toml`, embedded).
+    pub releases: Releases,
 }
 
 /// The file's shape; strings are validated into `Config` afterwards.
@@ -88,8 +97,14 @@ impl std::str::FromStr for Engine {
 }
 
 impl Config {
-    /// Defaults overlaid by `user` (its path, for messages, and its text).
+    /// Defaults overlaid by `user` (its path, for messages, and its text),
+    /// with the embedded releases.
     pub fn load(user: Option<(&Path, &str)>) -> Result<Config> {
+        Config::load_with(Releases::embedded()?, user)
+    }
+
+    /// As `load`, with `releases` in place of the embedded file.
+    pub fn load_with(releases: Releases, user: Option<(&Path, &str)>) -> Result<Config> {
         let mut merged: toml::Table = toml::from_str(DEFAULT_TOML)
             .context("the embedded configs/default.toml is not valid TOML")?;
         let source = match user {
@@ -105,7 +120,7 @@ impl Config {
         let file: File = toml::Value::Table(merged)
             .try_into()
             .with_context(|| format!("in {source}"))?;
-        Config::validate(file).with_context(|| format!("in {source}"))
+        Config::validate(file, releases).with_context(|| format!("in {source}"))
     }
 
     /// Reads `path` (if given) and loads.
@@ -120,9 +135,14 @@ impl Config {
         }
     }
 
-    fn validate(f: File) -> Result<Config> {
-        let kubernetes =
-            KubernetesVersion::parse(&f.kubernetes.version).context("kubernetes.version")?;
+    fn validate(f: File, releases: Releases) -> Result<Config> {
+        let kubernetes_configured = match f.kubernetes.version.as_str() {
+            "" => None,
+            v => Some(KubernetesVersion::parse(v).context("kubernetes.version")?),
+        };
+        let kubernetes = kubernetes_configured
+            .clone()
+            .unwrap_or_else(|| releases.default_kubernetes().clone());
         let crio = match f.crio.stream.as_str() {
             "" => None,
             s => Some(CrioStream::parse(s).context("crio.stream")?),
@@ -133,26 +153,64 @@ impl Config {
         let engine = f.build.engine.parse().context("build.engine")?;
         Ok(Config {
             kubernetes,
+            kubernetes_configured,
             crio,
             node_repository,
             image_repository,
             engine,
+            releases,
         })
     }
 
-    /// The CRI-O stream in effect: the configured one, else the Kubernetes
-    /// minor (its prerelease stream for an alpha, beta or rc).
+    /// The CRI-O stream in effect for the configured Kubernetes version.
     pub fn crio_stream(&self) -> CrioStream {
+        self.crio_stream_for(&self.kubernetes)
+    }
+
+    /// The CRI-O stream for `k`: the configured one, else the one the
+    /// releases pair with its minor (else the Kubernetes minor).
+    pub fn crio_stream_for(&self, k: &KubernetesVersion) -> CrioStream {
         self.crio
             .clone()
-            .unwrap_or_else(|| CrioStream::for_kubernetes(&self.kubernetes))
+            .unwrap_or_else(|| self.releases.crio_for(k))
+    }
+
+    /// TOML comments saying what the empty keys stand for (the output of
+    /// `cargo xtask config` ends with them).
+    pub fn explain_defaults(&self) -> String {
+        let mut out = String::new();
+        if self.kubernetes_configured.is_none() {
+            let kind = &self.releases.kind;
+            let pinned = match self.releases.pin(&self.node_repository, &self.kubernetes) {
+                crate::releases::Pin::Released { image, .. } => format!(", node image {image}"),
+                _ => String::new(),
+            };
+            out.push_str(&format!(
+                "# kubernetes.version is empty: {}, the default of kind {} ({}){pinned}\n",
+                self.kubernetes,
+                kind.version,
+                crate::releases::RELEASES_PATH,
+            ));
+        }
+        if self.crio.is_none() {
+            out.push_str(&format!(
+                "# crio.stream is empty: CRI-O {} ({})\n",
+                self.crio_stream(),
+                self.releases.crio_reason(&self.kubernetes)
+            ));
+        }
+        out
     }
 
     /// The effective configuration as TOML, in the layout of the defaults file.
     pub fn to_toml(&self) -> String {
         let file = File {
             kubernetes: KubernetesSection {
-                version: self.kubernetes.to_string(),
+                version: self
+                    .kubernetes_configured
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             },
             crio: CrioSection {
                 stream: self
@@ -229,12 +287,44 @@ mod tests {
     fn defaults_are_valid_and_complete() {
         let c = Config::load(None).unwrap();
         assert_eq!(c.node_repository.to_string(), "docker.io/kindest/node");
-        assert_eq!(
-            c.crio_stream().to_string(),
-            format!("v{}.{}", c.kubernetes.major(), c.kubernetes.minor())
-        );
+        // Nothing here names a version: kind's default and its paired stream.
+        assert_eq!(c.kubernetes_configured, None);
+        assert_eq!(&c.kubernetes, c.releases.default_kubernetes());
+        assert_eq!(c.crio_stream(), c.releases.crio_for(&c.kubernetes));
         // Round trip: printing the effective config and loading it changes nothing.
         assert_eq!(load(&c.to_toml()), c.to_toml());
+    }
+
+    #[test]
+    fn empty_keys_follow_the_releases_file() {
+        let releases = Releases::parse(crate::releases::tests::FIXTURE).unwrap();
+        let c = Config::load_with(releases.clone(), None).unwrap();
+        assert_eq!(c.kubernetes.to_string(), "v1.37.0");
+        assert_eq!(c.crio_stream().to_string(), "v1.37");
+        assert_eq!(
+            c.explain_defaults(),
+            "# kubernetes.version is empty: v1.37.0, the default of kind v0.33.0 (configs/releases.toml), \
+             node image docker.io/kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5\n\
+             # crio.stream is empty: CRI-O v1.37 (paired with Kubernetes v1.37 in configs/releases.toml)\n"
+        );
+        // A configured version the file pairs, and one it does not.
+        let c = Config::load_with(
+            releases.clone(),
+            Some((Path::new("my.toml"), "[kubernetes]\nversion = \"v1.38.0-rc.0\"\n")),
+        )
+        .unwrap();
+        assert_eq!(c.crio_stream().to_string(), "main");
+        assert_eq!(
+            c.explain_defaults(),
+            "# crio.stream is empty: CRI-O main (paired with Kubernetes v1.38 in configs/releases.toml)\n"
+        );
+        let c = Config::load_with(
+            releases,
+            Some((Path::new("my.toml"), "[kubernetes]\nversion = \"v1.34.0\"\n")),
+        )
+        .unwrap();
+        assert_eq!(c.crio_stream().to_string(), "v1.34");
+        assert!(c.to_toml().contains("version = \"v1.34.0\""));
     }
 
     #[test]

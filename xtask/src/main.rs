@@ -14,6 +14,7 @@ mod doctor;
 mod e2e;
 mod load_image;
 mod matrix;
+mod releases;
 mod render;
 mod step;
 mod tags;
@@ -75,7 +76,7 @@ enum Command {
     Codegen(codegen::CodegenArgs),
     /// Run every check CI runs: formatting, clippy, tests, linters.
     Ci(ci::CiArgs),
-    /// Print the CI job matrix (configs/matrix.toml, or one --kubernetes) as JSON.
+    /// Print the CI job matrix (from configs/releases.toml, or one --kubernetes) as JSON.
     Matrix(matrix::MatrixArgs),
     /// Measure against the tools kind-crio replaces (needs docker-registry and skopeo).
     Bench(bench::BenchArgs),
@@ -111,17 +112,11 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
             codegen::run(&args, &sh.current_dir())
         }
         Command::Config => {
-            print!("{}", config.to_toml());
-            if config.crio.is_none() {
-                println!(
-                    "# crio.stream is empty: CRI-O {} (the Kubernetes minor)",
-                    config.crio_stream()
-                );
-            }
+            print!("{}{}", config.to_toml(), config.explain_defaults());
             Ok(())
         }
         Command::Bench(args) => bench::run(&args, ui),
-        Command::Matrix(args) => matrix::run(&args, &project_shell()?.current_dir()),
+        Command::Matrix(args) => matrix::run(&args, &config),
         Command::Ci(args) => {
             let sh = project_shell()?;
             ci::run(&sh, ui, &args, cli.dry_run)

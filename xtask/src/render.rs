@@ -9,6 +9,7 @@ use dockerfile::{Arch, CrioSource, CrioStream, Inputs, Mirror, RepoUrl};
 use registry::{ImageRef, KubernetesVersion};
 
 use crate::config::Config;
+use crate::releases::Pin;
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
@@ -54,11 +55,12 @@ pub struct ContextArgs {
     pub kubernetes: Option<String>,
 
     /// CRI-O stream: vX.Y, vX.Y.Z, main or prerelease:vX.Y (default: crio.stream,
-    /// else the Kubernetes minor).
+    /// else the one configs/releases.toml pairs with the minor, else the minor).
     #[arg(long, value_name = "STREAM")]
     pub crio: Option<String>,
 
-    /// The kind node image to build FROM (default: node.repository:KUBERNETES).
+    /// The kind node image to build FROM (default: node.repository:KUBERNETES, pinned
+    /// to the digest kind released where configs/releases.toml names it).
     #[arg(long, value_name = "REF")]
     pub base_image: Option<String>,
 
@@ -204,17 +206,18 @@ impl ContextArgs {
         };
         let stream = match &self.crio {
             Some(s) => CrioStream::parse(s).context("--crio")?,
-            None => config
-                .crio
-                .clone()
-                .unwrap_or_else(|| CrioStream::for_kubernetes(&kubernetes)),
+            None => config.crio_stream_for(&kubernetes),
         };
         let base_image = match &self.base_image {
             Some(r) => ImageRef::parse(r).context("--base-image")?,
-            None => ImageRef {
-                repository: config.node_repository.clone(),
-                tag: Some(kubernetes.to_string()),
-                digest: None,
+            // Pinned to the digest kind released, where the releases file names it.
+            None => match config.releases.pin(&config.node_repository, &kubernetes) {
+                Pin::Released { image, .. } => image,
+                _ => ImageRef {
+                    repository: config.node_repository.clone(),
+                    tag: Some(kubernetes.to_string()),
+                    digest: None,
+                },
             },
         };
         let arch = Arch::parse(&self.arch).context("--arch")?;
