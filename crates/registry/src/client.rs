@@ -355,6 +355,18 @@ impl Client {
         })
     }
 
+    /// Whether `repo` holds the manifest `digest` (a `HEAD` by digest, so
+    /// whatever its tags say now). A missing repository is `Ok(false)` too.
+    pub fn manifest_exists(&self, repo: &Repository, digest: &Digest) -> Result<bool> {
+        let url = self.url(repo, &format!("/v2/{}/manifests/{digest}", repo.path()));
+        let resp = self.send(repo, Method::Head, &url, Some(MANIFEST_ACCEPT))?;
+        match self.expect_success(&resp, &url, || format!("manifest {repo}@{digest}"), repo) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether `repo:tag` exists. A missing repository is `Ok(false)` too.
     pub fn tag_exists(&self, repo: &Repository, tag: &str) -> Result<bool> {
         match self.manifest_digest(repo, tag) {

@@ -220,3 +220,51 @@ fn tag_exists_answers_yes_and_no() {
         Err(Error::InvalidTag { .. })
     ));
 }
+
+/// A manifest is found by its digest whatever its tags say now: after the
+/// tag moves on, the old digest still exists; a digest never pushed, or one
+/// asked of a missing repository, does not.
+#[test]
+fn manifest_exists_by_digest_after_the_tag_moved() {
+    if !tools_present(
+        "manifest_exists_by_digest_after_the_tag_moved",
+        REGISTRY_TOOLS,
+    ) {
+        return;
+    }
+    let registry = Registry::start("manifest_exists_by_digest_after_the_tag_moved", Auth::None);
+    let first = registry.push("kindest/node", "v1.37.0", "first build");
+    let second = registry.push("kindest/node", "v1.37.0", "rebuilt");
+    assert_ne!(first, second);
+    let client = Client::new(options());
+    let repo = registry.repo("kindest/node");
+    let digest = |d: &str| registry::Digest::parse(d).expect("a digest");
+    assert_eq!(
+        client
+            .manifest_digest(&repo, "v1.37.0")
+            .expect("the tag")
+            .as_str(),
+        second
+    );
+    assert!(
+        client
+            .manifest_exists(&repo, &digest(&first))
+            .expect("by digest")
+    );
+    assert!(
+        client
+            .manifest_exists(&repo, &digest(&second))
+            .expect("by digest")
+    );
+    let never = format!("sha256:{}", "0".repeat(64));
+    assert!(
+        !client
+            .manifest_exists(&repo, &digest(&never))
+            .expect("never pushed")
+    );
+    assert!(
+        !client
+            .manifest_exists(&registry.repo("no/such"), &digest(&first))
+            .expect("missing repository")
+    );
+}
