@@ -1048,8 +1048,9 @@ mod tests {
         );
         // The committed file's default is pinned the same way.
         let config = Config::load(None).unwrap();
-        if let crate::releases::Pin::Released { image, .. } =
-            config.releases.pin(&config.node_repository, &config.kubernetes)
+        if let crate::releases::Pin::Released { image, .. } = config
+            .releases
+            .pin(&config.node_repository, &config.kubernetes)
         {
             let r = resolve(&[], &nowhere(None)).unwrap();
             assert_eq!(
@@ -1065,8 +1066,7 @@ mod tests {
         // Not pinned by the file: asked, and the error says what was looked up.
         let err = format!(
             "{:#}",
-            resolve_with(&fixture_config(), &["--kubernetes", "v1.35.8"], &NoRegistry)
-                .unwrap_err()
+            resolve_with(&fixture_config(), &["--kubernetes", "v1.35.8"], &NoRegistry).unwrap_err()
         );
         assert!(
             err.contains("looking up docker.io/kindest/node:v1.35.8")
@@ -1202,7 +1202,14 @@ mod tests {
         let f = nowhere(None);
         let err = |argv: &[&str]| format!("{:#}", resolve(argv, &f).unwrap_err());
         // A version no registry has and no releases file pins: kind builds it.
-        let unpublished = ["--kubernetes", "v1.36.0-alpha.2", "--arch", "amd64", "arm64", "--push"];
+        let unpublished = [
+            "--kubernetes",
+            "v1.36.0-alpha.2",
+            "--arch",
+            "amd64",
+            "arm64",
+            "--push",
+        ];
         assert!(err(&unpublished).contains("kind builds one node image per architecture"));
         assert!(err(&unpublished).contains("use --engine podman"));
         assert!(

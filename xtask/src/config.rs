@@ -310,7 +310,10 @@ mod tests {
         // A configured version the file pairs, and one it does not.
         let c = Config::load_with(
             releases.clone(),
-            Some((Path::new("my.toml"), "[kubernetes]\nversion = \"v1.38.0-rc.0\"\n")),
+            Some((
+                Path::new("my.toml"),
+                "[kubernetes]\nversion = \"v1.38.0-rc.0\"\n",
+            )),
         )
         .unwrap();
         assert_eq!(c.crio_stream().to_string(), "main");
@@ -320,7 +323,10 @@ mod tests {
         );
         let c = Config::load_with(
             releases,
-            Some((Path::new("my.toml"), "[kubernetes]\nversion = \"v1.34.0\"\n")),
+            Some((
+                Path::new("my.toml"),
+                "[kubernetes]\nversion = \"v1.34.0\"\n",
+            )),
         )
         .unwrap();
         assert_eq!(c.crio_stream().to_string(), "v1.34");

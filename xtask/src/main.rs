@@ -14,6 +14,7 @@ mod doctor;
 mod e2e;
 mod load_image;
 mod matrix;
+mod refresh;
 mod releases;
 mod render;
 mod step;
@@ -78,6 +79,8 @@ enum Command {
     Ci(ci::CiArgs),
     /// Print the CI job matrix (from configs/releases.toml, or one --kubernetes) as JSON.
     Matrix(matrix::MatrixArgs),
+    /// Rewrite configs/releases.toml from kind's, Kubernetes' and CRI-O's releases; --check to verify it.
+    Refresh(refresh::RefreshArgs),
     /// Measure against the tools kind-crio replaces (needs docker-registry and skopeo).
     Bench(bench::BenchArgs),
 }
@@ -117,6 +120,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
         }
         Command::Bench(args) => bench::run(&args, ui),
         Command::Matrix(args) => matrix::run(&args, &config),
+        Command::Refresh(args) => refresh::run(&args, ui, cli.dry_run),
         Command::Ci(args) => {
             let sh = project_shell()?;
             ci::run(&sh, ui, &args, cli.dry_run)

@@ -119,7 +119,11 @@ mod tests {
     #[test]
     fn the_matrix_is_what_the_releases_file_says() {
         assert_eq!(
-            render(&entries(&args(None, None), &fixture()).unwrap(), "v0.33.0", true),
+            render(
+                &entries(&args(None, None), &fixture()).unwrap(),
+                "v0.33.0",
+                true
+            ),
             "matrix={\"include\":[\
              {\"crio\":\"main\",\"kubernetes\":\"v1.38.0-rc.0\"},\
              {\"crio\":\"v1.37\",\"kubernetes\":\"v1.37.0\"},\
@@ -132,7 +136,11 @@ mod tests {
     fn one_off_entries_are_parsed_like_the_build_parses_them() {
         let config = fixture();
         let one = |k: &str, c: Option<&str>| {
-            render(&entries(&args(Some(k), c), &config).unwrap(), "v0.33.0", false)
+            render(
+                &entries(&args(Some(k), c), &config).unwrap(),
+                "v0.33.0",
+                false,
+            )
         };
         assert_eq!(
             one("v1.36.0-rc.0", None),

@@ -155,7 +155,9 @@ impl Date {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -338,10 +340,7 @@ impl Releases {
                 let latest = KubernetesVersion::parse(&m.latest)
                     .with_context(|| format!("{}: latest", at()))?;
                 if Minor::of(&latest) != kubernetes || latest.is_prerelease() {
-                    bail!(
-                        "{}: latest {latest} is not a release of {kubernetes}",
-                        at()
-                    );
+                    bail!("{}: latest {latest} is not a release of {kubernetes}", at());
                 }
                 let end_of_life = m
                     .end_of_life
@@ -349,8 +348,7 @@ impl Releases {
                     .map(Date::parse)
                     .transpose()
                     .with_context(|| format!("{}: end_of_life", at()))?;
-                let crio =
-                    CrioStream::parse(&m.crio).with_context(|| format!("{}: crio", at()))?;
+                let crio = CrioStream::parse(&m.crio).with_context(|| format!("{}: crio", at()))?;
                 let crio_release = m
                     .crio_release
                     .as_deref()
@@ -373,7 +371,9 @@ impl Releases {
                 let kubernetes =
                     KubernetesVersion::parse(&p.kubernetes).context("prerelease.kubernetes")?;
                 if !kubernetes.is_prerelease() {
-                    bail!("prerelease.kubernetes: {kubernetes} is a release, not an alpha, beta or rc");
+                    bail!(
+                        "prerelease.kubernetes: {kubernetes} is a release, not an alpha, beta or rc"
+                    );
                 }
                 let crio = CrioStream::parse(&p.crio).context("prerelease.crio")?;
                 Ok(Prerelease { kubernetes, crio })
@@ -430,7 +430,7 @@ impl Releases {
     pub fn sorted(mut self) -> Releases {
         self.node_images
             .sort_by(|a, b| b.kubernetes.cmp(&a.kubernetes));
-        self.minors.sort_by(|a, b| b.kubernetes.cmp(&a.kubernetes));
+        self.minors.sort_by_key(|m| std::cmp::Reverse(m.kubernetes));
         self
     }
 
@@ -532,7 +532,9 @@ impl Releases {
         let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
         let mut out = String::from(HEADER);
         if let Some(note) = &r.note {
-            out.push_str("\n# Why the values are what they are (refresh writes none: the sources say).\n");
+            out.push_str(
+                "\n# Why the values are what they are (refresh writes none: the sources say).\n",
+            );
             out.push_str("note = \"\"\"\n");
             // A literal multi-line basic string: escape what TOML would read.
             let escaped = note
@@ -685,7 +687,11 @@ crio = "main"
     #[test]
     fn the_committed_file_is_valid_and_canonical() {
         let r = Releases::embedded().unwrap();
-        assert_eq!(r.render(), RELEASES_TOML, "run `cargo xtask refresh` or fix the hand edit");
+        assert_eq!(
+            r.render(),
+            RELEASES_TOML,
+            "run `cargo xtask refresh` or fix the hand edit"
+        );
         assert!(r.node_image(r.default_kubernetes()).is_some());
         // Every matrix entry is a Kubernetes version with a CRI-O stream.
         assert!(!r.matrix().is_empty());
@@ -699,7 +705,11 @@ crio = "main"
         assert_eq!(again, r.clone().sorted());
         assert_eq!(again.render(), text);
         // Newest first, whatever order the input had.
-        let order: Vec<String> = again.node_images.iter().map(|n| n.kubernetes.to_string()).collect();
+        let order: Vec<String> = again
+            .node_images
+            .iter()
+            .map(|n| n.kubernetes.to_string())
+            .collect();
         assert_eq!(order, ["v1.37.0", "v1.35.8", "v1.34.11"]);
         // A note survives the round trip, quotes and backslashes included.
         let noted = Releases {
@@ -750,11 +760,7 @@ crio = "main"
     #[test]
     fn the_matrix_is_kinds_images_of_supported_minors_and_the_prerelease() {
         let r = Releases::parse(FIXTURE).unwrap();
-        let m: Vec<String> = r
-            .matrix()
-            .iter()
-            .map(|(k, c)| format!("{k} {c}"))
-            .collect();
+        let m: Vec<String> = r.matrix().iter().map(|(k, c)| format!("{k} {c}")).collect();
         // v1.34.11 is published but its minor is not listed: end of life.
         assert_eq!(m, ["v1.38.0-rc.0 main", "v1.37.0 v1.37", "v1.35.8 v1.35"]);
     }
@@ -766,29 +772,62 @@ crio = "main"
             err(&swap("digest = \"sha256:a1ed", "digest = \"sha256:zz"))
                 .starts_with("node_image 2 (v1.37.0): digest \"sha256:zz")
         );
-        assert!(err(&swap("kubernetes = \"v1.35.8\"", "kubernetes = \"v1.37.0\"")).contains("node_image v1.37.0 is listed twice"));
-        assert!(err(&swap("default = \"v1.37.0\"", "default = \"v1.36.0\""))
-            .contains("kind.default v1.36.0 is not among the node images"));
-        assert!(err(&swap("latest = \"v1.35.9\"", "latest = \"v1.36.1\""))
-            .contains("minor 1 (v1.35): latest v1.36.1 is not a release of v1.35"));
-        assert!(err(&swap("end_of_life = \"2027-02-28\"", "end_of_life = \"2027-02-30\""))
-            .contains("minor 1 (v1.35): end_of_life: \"2027-02-30\" is not a date"));
+        assert!(
+            err(&swap(
+                "kubernetes = \"v1.35.8\"",
+                "kubernetes = \"v1.37.0\""
+            ))
+            .contains("node_image v1.37.0 is listed twice")
+        );
+        assert!(
+            err(&swap("default = \"v1.37.0\"", "default = \"v1.36.0\""))
+                .contains("kind.default v1.36.0 is not among the node images")
+        );
+        assert!(
+            err(&swap("latest = \"v1.35.9\"", "latest = \"v1.36.1\""))
+                .contains("minor 1 (v1.35): latest v1.36.1 is not a release of v1.35")
+        );
+        assert!(
+            err(&swap(
+                "end_of_life = \"2027-02-28\"",
+                "end_of_life = \"2027-02-30\""
+            ))
+            .contains("minor 1 (v1.35): end_of_life: \"2027-02-30\" is not a date")
+        );
         assert!(err(&swap("crio = \"main\"", "crio = \"latest\"")).contains("prerelease.crio"));
         assert!(err(&swap("v1.38.0-rc.0", "v1.38.0")).contains("is a release, not an alpha"));
-        assert!(err(&swap("v1.38.0-rc.0", "v1.37.0-rc.0"))
-            .contains("prerelease v1.37.0-rc.0 is older than v1.37's release v1.37.1"));
-        assert!(err(&swap("kubernetes = \"v1.34.11\"", "kubernetes = \"v1.39.0-rc.1\""))
-            .contains("kind publishes no pre-release node images"));
-        assert!(err(&swap("[kind]", "[kind]\nversoin = \"x\"")).contains("unknown field `versoin`"));
-        assert!(err(&swap("version = \"v0.33.0\"", "version = \"0.33\""))
-            .contains("kind.version: \"0.33\" is not a release version"));
+        assert!(
+            err(&swap("v1.38.0-rc.0", "v1.37.0-rc.0"))
+                .contains("prerelease v1.37.0-rc.0 is older than v1.37's release v1.37.1")
+        );
+        assert!(
+            err(&swap(
+                "kubernetes = \"v1.34.11\"",
+                "kubernetes = \"v1.39.0-rc.1\""
+            ))
+            .contains("kind publishes no pre-release node images")
+        );
+        assert!(
+            err(&swap("[kind]", "[kind]\nversoin = \"x\"")).contains("unknown field `versoin`")
+        );
+        assert!(
+            err(&swap("version = \"v0.33.0\"", "version = \"0.33\""))
+                .contains("kind.version: \"0.33\" is not a release version")
+        );
     }
 
     #[test]
     fn dates() {
         assert_eq!(Date::parse("2027-02-28").unwrap().to_string(), "2027-02-28");
         assert!(Date::parse("2028-02-29").is_ok());
-        for bad in ["2027-02-29", "2027-13-01", "2027-1-01", "27-02-28", "2027-02-28T00", ""] {
+        for bad in [
+            "2027-02-29",
+            "2027-13-01",
+            "2027-1-01",
+            "27-02-28",
+            "2027-02-28T00",
+            "",
+        ] {
             assert!(Date::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Date::from_days(0).to_string(), "1970-01-01");

@@ -222,12 +222,15 @@ fn dry_run_pins_a_published_node_image_by_digest() {
     let conf = dir.join("unused-storage.conf");
     let config = config.to_str().expect("utf-8");
 
+    // A registry that is not kind's: the tag's digest is what gets pinned.
     let out = xtask(
         &[
             "--dry-run",
             "--config",
             config,
             "build-image",
+            "--kubernetes",
+            "v1.34.0",
             "--engine",
             "podman",
         ],

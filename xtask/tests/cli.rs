@@ -603,6 +603,130 @@ fn dry_run_tags_prints_the_plan_and_sends_nothing() {
     );
 }
 
+/// `--dry-run refresh` names every source it would read and reads none
+/// (this machine may have no network at all: the plan is the same), and
+/// writes nothing.
+#[test]
+fn dry_run_refresh_names_its_sources_and_touches_nothing() {
+    let sandbox = Sandbox::new("dry_run_refresh_names_its_sources_and_touches_nothing");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/releases.toml");
+    let before = std::fs::read(&file).expect("configs/releases.toml");
+    for (args, last) in [
+        (
+            &["--dry-run", "refresh"][..],
+            "5. Writing configs/releases.toml\n   (only if it differs from what the sources say)\n",
+        ),
+        (
+            &["refresh", "--check", "--dry-run"][..],
+            "5. Comparing configs/releases.toml with the sources\n   (fail when it differs from what the sources say)\n",
+        ),
+    ] {
+        let run = sandbox.run(args);
+        let plan = run.ok();
+        assert_no_status_lines(&run);
+        assert_eq!(numbered_steps(plan).len(), 5, "{run}");
+        for source in [
+            "GET https://api.github.com/repos/kubernetes-sigs/kind/releases/latest, then https://raw.githubusercontent.com/kubernetes-sigs/kind/TAG/pkg/apis/config/defaults/image.go",
+            "HEAD https://registry-1.docker.io/v2/kindest/node/manifests/TAG",
+            "https://raw.githubusercontent.com/kubernetes/website/main/data/releases/schedule.yaml, https://dl.k8s.io/release/latest.txt",
+            "GET https://download.opensuse.org/repositories/isv:/cri-o:/stable:/ and https://download.opensuse.org/repositories/isv:/cri-o:/prerelease:/",
+        ] {
+            assert!(plan.contains(source), "{source} missing:\n{run}");
+        }
+        assert!(plan.ends_with(last), "{run}");
+    }
+    assert_eq!(std::fs::read(&file).expect("configs/releases.toml"), before);
+}
+
+/// Without flags, `config`, `matrix` and a dry-run `build-image` all show
+/// kind's default from configs/releases.toml, the CRI-O stream it pairs with
+/// that minor, and (where the file has it) the digest kind released.
+#[test]
+fn no_flags_follow_the_releases_file() {
+    let sandbox = Sandbox::new("no_flags_follow_the_releases_file");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/releases.toml");
+    let releases: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&file).expect("configs/releases.toml"))
+            .expect("TOML");
+    let text = |v: &toml::Value| v.as_str().expect("a string").to_owned();
+    let kind = text(&releases["kind"]["version"]);
+    let default = text(&releases["kind"]["default"]);
+    let minor = default.rsplit_once('.').expect("vX.Y.Z").0.to_owned();
+    let crio = releases["minor"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["kubernetes"].as_str() == Some(&minor)))
+        .map(|m| text(&m["crio"]))
+        .expect("the default's minor is paired");
+    let digest = releases["node_image"]
+        .as_array()
+        .and_then(|n| {
+            n.iter()
+                .find(|n| n["kubernetes"].as_str() == Some(&default))
+        })
+        .and_then(|n| n.get("digest").map(text));
+
+    let config = sandbox.run(&["config"]);
+    let out = config.ok();
+    assert!(
+        out.contains(&format!(
+            "# kubernetes.version is empty: {default}, the default of kind {kind} (configs/releases.toml)"
+        )) && out.contains(&format!("# crio.stream is empty: CRI-O {crio} (paired with Kubernetes {minor} in configs/releases.toml)")),
+        "{config}"
+    );
+    if let Some(d) = &digest {
+        assert!(
+            out.contains(&format!("node image docker.io/kindest/node:{default}@{d}")),
+            "{config}"
+        );
+    }
+
+    let matrix = sandbox.run(&["matrix", "--github-output"]);
+    let out = matrix.ok();
+    let json: Value = serde_json::from_str(
+        out.lines()
+            .next()
+            .and_then(|l| l.strip_prefix("matrix="))
+            .expect("matrix=JSON"),
+    )
+    .expect("JSON");
+    assert!(
+        json["include"]
+            .as_array()
+            .expect("include")
+            .contains(&json!({"kubernetes": default, "crio": crio})),
+        "{matrix}"
+    );
+    assert_eq!(
+        out.lines().nth(1),
+        Some(format!("kind={kind}").as_str()),
+        "{matrix}"
+    );
+
+    // build-image asks the engine whether the image exists already.
+    if !tools_present("no_flags_follow_the_releases_file", &["docker"]) {
+        return;
+    }
+    let build = sandbox.run(&["--dry-run", "build-image"]);
+    let plan = build.ok();
+    let on = match &digest {
+        Some(d) => format!(
+            "on node image docker.io/kindest/node:{default}@{d} (published by kind {kind}: the digest its release names"
+        ),
+        None => format!("with CRI-O {crio} on node image docker.io/kindest/node:{default}@"),
+    };
+    assert!(
+        build
+            .stderr
+            .contains(&format!("for Kubernetes {default} with CRI-O {crio} "))
+            && build.stderr.contains(&on),
+        "{build}"
+    );
+    assert!(
+        plan.contains(&format!("build-image/{default}/context")),
+        "{build}"
+    );
+}
+
 /// The numbered steps of a plan, checking they count 1, 2, 3, ...
 fn numbered_steps(plan: &str) -> Vec<&str> {
     let steps: Vec<&str> = plan.lines().filter(|l| !l.starts_with(' ')).collect();
@@ -938,6 +1062,7 @@ fn help_and_version() {
             "Commands:",
             "  tags ",
             "  config ",
+            "  refresh ",
             "  ci ",
             "--dry-run",
             "--config <FILE>",
@@ -972,6 +1097,15 @@ fn help_and_version() {
         ],
     );
     help(&["config", "--help"], &["effective configuration"]);
+    help(
+        &["refresh", "--help"],
+        &[
+            "--check",
+            "kind's latest GitHub release",
+            "GITHUB_TOKEN, when set, is sent to api.github.com only",
+            "cargo xtask --dry-run refresh",
+        ],
+    );
     help(
         &["e2e", "--help"],
         &[
