@@ -15,6 +15,7 @@ mod e2e;
 mod load_image;
 mod matrix;
 mod refresh;
+mod release_notes;
 mod releases;
 mod render;
 mod step;
@@ -81,6 +82,8 @@ enum Command {
     Matrix(matrix::MatrixArgs),
     /// Rewrite configs/releases.toml from kind's, Kubernetes' and CRI-O's releases; --check to verify it.
     Refresh(refresh::RefreshArgs),
+    /// The notes of a GitHub release of pushed images, from the records images.yml's jobs write.
+    ReleaseNotes(release_notes::ReleaseNotesArgs),
     /// Measure against the tools kind-crio replaces (needs docker-registry and skopeo).
     Bench(bench::BenchArgs),
 }
@@ -121,6 +124,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
         Command::Bench(args) => bench::run(&args, ui),
         Command::Matrix(args) => matrix::run(&args, &config),
         Command::Refresh(args) => refresh::run(&args, ui, cli.dry_run),
+        Command::ReleaseNotes(args) => release_notes::run(&args),
         Command::Ci(args) => {
             let sh = project_shell()?;
             ci::run(&sh, ui, &args, cli.dry_run)
