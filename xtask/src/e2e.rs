@@ -571,6 +571,10 @@ fn preload_report(sh: &Shell, name: &str, provider: &str, wait_for: Duration) ->
         .into_iter()
         .map(|node| {
             let line = loop {
+                // systemd first, the file second: the script writes the file
+                // before it exits, so a unit that was no longer running when
+                // asked has left it by the time it is read.
+                let (state, running) = preload_unit_state(sh, provider, &node);
                 match read_node_file(sh, provider, &node, STATUS_FILE) {
                     Ok(Some(text)) => {
                         break match preload::parse_status(&text) {
@@ -578,12 +582,10 @@ fn preload_report(sh: &Shell, name: &str, provider: &str, wait_for: Duration) ->
                             Err(e) => format!("{e:#}"),
                         };
                     }
+                    Ok(None) if running && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_secs(2));
+                    }
                     Ok(None) => {
-                        let (state, running) = preload_unit_state(sh, provider, &node);
-                        if running && Instant::now() < deadline {
-                            std::thread::sleep(Duration::from_secs(2));
-                            continue;
-                        }
                         break format!(
                             "no {STATUS_FILE}: {state} (see the kind-crio-preload journal)"
                         );
