@@ -599,10 +599,16 @@ fn check_boot(env: &Env, node: &str, control_plane: bool) {
             asked - systemd,
             kubelet - systemd
         );
-        assert!(
-            asked < preload_end,
-            "{node}: kubeadm started the kubelet after the import had ended: too soon to tell whether the kubelet waits"
-        );
+        if asked >= preload_end {
+            // A machine that imports faster than kind reaches kubeadm: the
+            // order below then holds whether or not the kubelet waits. The
+            // booted-node test (crates/dockerfile/tests/preload.rs) slows the
+            // import to show the wait on every machine.
+            eprintln!(
+                "NOTE {node}: kubeadm asked for the kubelet after the import had ended: \
+                 this run cannot tell whether the kubelet waits"
+            );
+        }
         assert!(
             kubelet >= preload_end,
             "{node}: the kubelet started {:.1}s before the preload finished",
