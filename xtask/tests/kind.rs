@@ -424,7 +424,12 @@ fn prove(env: &Env, config: &Path, node_image: &str, cluster: &str) {
 }
 
 /// `systemctl show -p P1 -p P2 ... UNIT` in the node, as numbers.
-fn monotonic(env: &Env, node: &str, unit: Option<&str>, props: &[&str]) -> Vec<f64> {
+fn monotonic<const N: usize>(
+    env: &Env,
+    node: &str,
+    unit: Option<&str>,
+    props: [&str; N],
+) -> [f64; N] {
     let mut args = vec!["systemctl", "show"];
     for p in props {
         args.push("-p");
@@ -434,20 +439,17 @@ fn monotonic(env: &Env, node: &str, unit: Option<&str>, props: &[&str]) -> Vec<f
         args.push(u);
     }
     let out = env.in_node(node, &args);
-    props
-        .iter()
-        .map(|p| {
-            let value = out
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{p}=")))
-                .unwrap_or_else(|| panic!("{node}: no {p} in {out}"));
-            value
-                .trim()
-                .parse::<f64>()
-                .unwrap_or_else(|e| panic!("{node}: {p}={value}: {e}"))
-                / 1e6
-        })
-        .collect()
+    props.map(|p| {
+        let value = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{p}=")))
+            .unwrap_or_else(|| panic!("{node}: no {p} in {out}"));
+        value
+            .trim()
+            .parse::<f64>()
+            .unwrap_or_else(|e| panic!("{node}: {p}={value}: {e}"))
+            / 1e6
+    })
 }
 
 /// The preload finished; `multi-user.target` did not wait for it; the kubelet
@@ -491,28 +493,22 @@ fn check_boot(env: &Env, node: &str, control_plane: bool) {
         !after.contains("kind-crio-preload"),
         "{node}: multi-user.target is ordered after the preload:\n{after}"
     );
-    let [systemd] = monotonic(env, node, None, &["UserspaceTimestampMonotonic"])[..] else {
-        unreachable!()
-    };
+    let [systemd] = monotonic(env, node, None, ["UserspaceTimestampMonotonic"]);
     let [multi_user] = monotonic(
         env,
         node,
         Some("multi-user.target"),
-        &["ActiveEnterTimestampMonotonic"],
-    )[..] else {
-        unreachable!()
-    };
+        ["ActiveEnterTimestampMonotonic"],
+    );
     let [preload_start, preload_end] = monotonic(
         env,
         node,
         Some("kind-crio-preload.service"),
-        &[
+        [
             "InactiveExitTimestampMonotonic",
             "ActiveEnterTimestampMonotonic",
         ],
-    )[..] else {
-        unreachable!()
-    };
+    );
     eprintln!(
         "{node}: multi-user.target {:.1}s after systemd started; the preload ran from {:.1}s to {:.1}s",
         multi_user - systemd,
@@ -527,14 +523,15 @@ fn check_boot(env: &Env, node: &str, control_plane: bool) {
     // boot alone is what kind's gate sees on cgroup v2 hosts, where kind runs
     // kubeadm only after the target: it is timed where kubeadm came later,
     // and always on the workers (kind stops before they join).
-    let [kubelet_asked] = monotonic(
+    let [kubelet_asked, kubelet_started] = monotonic(
         env,
         node,
         Some("kubelet.service"),
-        &["InactiveExitTimestampMonotonic"],
-    )[..] else {
-        unreachable!()
-    };
+        [
+            "InactiveExitTimestampMonotonic",
+            "ExecMainStartTimestampMonotonic",
+        ],
+    );
     let kubeadm_during_boot = kubelet_asked > 0.0 && kubelet_asked < multi_user;
     assert!(
         control_plane || !kubeadm_during_boot,
@@ -563,10 +560,8 @@ fn check_boot(env: &Env, node: &str, control_plane: bool) {
         env,
         node,
         Some("crio.service"),
-        &["ActiveEnterTimestampMonotonic"],
-    )[..] else {
-        unreachable!()
-    };
+        ["ActiveEnterTimestampMonotonic"],
+    );
     assert!(
         crio > 0.0,
         "{node}: the (stand-in) CRI-O never became ready"
@@ -579,27 +574,16 @@ fn check_boot(env: &Env, node: &str, control_plane: bool) {
     if control_plane {
         // kubeadm's kubelet-start phase asked for the kubelet while the
         // import ran; its main process started only once the import was over.
-        let [asked, kubelet] = monotonic(
-            env,
-            node,
-            Some("kubelet.service"),
-            &[
-                "InactiveExitTimestampMonotonic",
-                "ExecMainStartTimestampMonotonic",
-            ],
-        )[..] else {
-            unreachable!()
-        };
         assert!(
-            kubelet > 0.0,
+            kubelet_started > 0.0,
             "{node}: kubeadm's kubelet-start phase started no kubelet"
         );
         eprintln!(
             "{node}: kubeadm started the kubelet {:.1}s after systemd; its main process ran from {:.1}s",
-            asked - systemd,
-            kubelet - systemd
+            kubelet_asked - systemd,
+            kubelet_started - systemd
         );
-        if asked >= preload_end {
+        if kubelet_asked >= preload_end {
             // A machine that imports faster than kind reaches kubeadm: the
             // order below then holds whether or not the kubelet waits. The
             // booted-node test (crates/dockerfile/tests/preload.rs) slows the
@@ -610,9 +594,9 @@ fn check_boot(env: &Env, node: &str, control_plane: bool) {
             );
         }
         assert!(
-            kubelet >= preload_end,
+            kubelet_started >= preload_end,
             "{node}: the kubelet started {:.1}s before the preload finished",
-            preload_end - kubelet
+            preload_end - kubelet_started
         );
     }
     let status = env.in_node(node, &["cat", "/run/kind-crio/preload.status"]);

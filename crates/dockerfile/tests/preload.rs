@@ -318,6 +318,18 @@ fn debug_skopeo(dir: &Path, log: &Path, marker: &Path, delay: &str) -> std::ffi:
     testkit::tools::path_with(&[&bin])
 }
 
+/// An image's `names` in containers-storage's `images.json`, sorted.
+fn sorted_names(image: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = image["names"]
+        .as_array()
+        .expect("names")
+        .iter()
+        .map(|n| n.as_str().expect("a name").to_owned())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
 /// containers-storage's own records of `store`: (image ID, sorted names,
 /// manifest digest) of each image, and the number of layers.
 fn stored_records(store: &Store) -> (Vec<(String, Vec<String>, String)>, usize) {
@@ -328,13 +340,7 @@ fn stored_records(store: &Store) -> (Vec<(String, Vec<String>, String)>, usize) 
         .expect("an image list")
         .iter()
         .map(|i| {
-            let mut names: Vec<String> = i["names"]
-                .as_array()
-                .expect("names")
-                .iter()
-                .map(|n| n.as_str().expect("a name").to_owned())
-                .collect();
-            names.sort_unstable();
+            let names = sorted_names(i);
             (
                 i["id"].as_str().expect("an ID").to_owned(),
                 names,
@@ -1357,13 +1363,7 @@ fn boot(node: &Path, results: &Path, recorded: &[(String, String)], layers: usiz
         .expect("an image list")
         .iter()
         .map(|i| {
-            let mut names: Vec<String> = i["names"]
-                .as_array()
-                .expect("names")
-                .iter()
-                .map(|n| n.as_str().expect("a name").to_owned())
-                .collect();
-            names.sort_unstable();
+            let names = sorted_names(i);
             (i["digest"].as_str().expect("a digest").to_owned(), names)
         })
         .collect();
