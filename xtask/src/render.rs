@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use dockerfile::{Arch, CrioSource, CrioStream, Inputs, Mirror, RepoUrl};
+use dockerfile::{Arch, CrioSource, CrioStream, Inputs, Mirror, Preload, RepoUrl};
 use registry::{ImageRef, KubernetesVersion};
 
 use crate::config::Config;
@@ -94,6 +94,31 @@ pub struct CrioSourceArgs {
     /// e.g. registry.k8s.io=mirror.example.com/k8s.
     #[arg(long = "mirror", value_name = "REGISTRY=MIRROR")]
     pub mirrors: Vec<String>,
+
+    /// How the images kind preloaded reach CRI-O: store (in a read-only store built into
+    /// the image: nothing imported at boot), boot (imported at each node's first boot: a
+    /// smaller image), none (CRI-O pulls them).
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = PreloadKind::Store)]
+    pub preload: PreloadKind,
+}
+
+/// `--preload`: [`dockerfile::Preload`], as a flag value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PreloadKind {
+    #[default]
+    Store,
+    Boot,
+    None,
+}
+
+impl From<PreloadKind> for Preload {
+    fn from(k: PreloadKind) -> Preload {
+        match k {
+            PreloadKind::Store => Preload::Store,
+            PreloadKind::Boot => Preload::Boot,
+            PreloadKind::None => Preload::None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -252,6 +277,7 @@ impl ContextArgs {
             base_image,
             arch,
             mirrors,
+            preload: self.source.preload.into(),
         })
     }
 }

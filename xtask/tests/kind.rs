@@ -6,8 +6,10 @@
 //! buildx plugin; podman), systemd booting in every node under kind's run
 //! flags, containerd (Debian's 1.6 on bookworm, 2.x on trixie as kind ships
 //! it) holding a stand-in image set shaped like kind's (ten images, alias
-//! names, about 530 MiB), the preload recording them at build time and
-//! importing them with skopeo at boot. What is not: kubeadm, the kubelet and
+//! names, about 530 MiB), the preload storing them at build time in the node
+//! image's read-only store (Docker, the default `--preload store`) or
+//! recording them there and importing them with skopeo at boot (podman,
+//! `--preload boot`). What is not: kubeadm, the kubelet and
 //! CRI-O's binary are stand-ins (Kubernetes and CRI-O cannot be had here),
 //! so every cluster fails at kind's "Starting control-plane" step, after
 //! kubeadm's kubelet-start phase. Up to there, and on e2e's failure path,
@@ -17,14 +19,20 @@
 //! 1. `e2e --retain` (1 control plane + 2 workers): kind provisions and
 //!    configures the nodes, fails at the control plane; e2e exports logs and
 //!    keeps the cluster. On every node the preload must not have held back
-//!    `multi-user.target` (kind waits only 30 s for it), and the kubelet must
-//!    have started only after the images were in CRI-O's storage.
+//!    `multi-user.target` (kind waits only 30 s for it), the kubelet must
+//!    have started only after the images were in CRI-O's storage, and
+//!    containers-storage, reading the node's storage configuration as CRI-O
+//!    does, has every image under its name and digest (with the store, none
+//!    imported at boot, and an image's layer read back from the store as it
+//!    was built).
 //! 2. `e2e` with the same name again: refused before anything runs, and the
 //!    user's cluster is still there.
 //! 3. `load-image` into the retained nodes.
-//! 4. `e2e` without `--retain` on an image with one preloaded image broken:
-//!    the failure path reports the failed import, collects the journals and
-//!    deletes the cluster, and no node container is left.
+//! 4. `e2e` without `--retain` on an image with one preloaded image broken
+//!    (with the store: in the base image, so the build leaves it to the boot
+//!    import, which fails): the failure path reports the failed import,
+//!    collects the journals and deletes the cluster, and no node container
+//!    is left.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -39,8 +47,6 @@ use testkit::standin::{self, NodeContainerd, NodeImages, NodeSpec};
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const KUBERNETES: &str = "v1.34.0";
-/// CRI-O's store in a node, as CRI-O selects it (overlay on the /var volume).
-const NODE_STORE: &str = "overlay@/var/lib/containers/storage+/run/containers/storage";
 /// How many seconds after systemd started `multi-user.target` may be reached:
 /// kind gives a node 30 s in all, from `docker run`.
 const MULTI_USER_WITHIN_SECS: f64 = 10.0;
@@ -52,7 +58,12 @@ fn docker_trixie_containerd2_cluster() {
         containerd: NodeContainerd::Two,
         images: NodeImages::KindSized,
     };
-    tier("docker_trixie_containerd2_cluster", "docker", node);
+    tier(
+        "docker_trixie_containerd2_cluster",
+        "docker",
+        node,
+        Preload::Store,
+    );
 }
 
 #[test]
@@ -62,7 +73,23 @@ fn podman_bookworm_cluster() {
         containerd: NodeContainerd::Debian,
         images: NodeImages::KindSized,
     };
-    tier("podman_bookworm_cluster", "podman", node);
+    tier("podman_bookworm_cluster", "podman", node, Preload::Boot);
+}
+
+/// `build-image --preload`: each engine's test builds one way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Preload {
+    Store,
+    Boot,
+}
+
+impl Preload {
+    fn flag(self) -> &'static str {
+        match self {
+            Preload::Store => "store",
+            Preload::Boot => "boot",
+        }
+    }
 }
 
 /// How the test runs an engine, kind and `cargo xtask`: the environment they
@@ -158,7 +185,7 @@ fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn tier(test: &str, engine: &'static str, node: NodeSpec) {
+fn tier(test: &str, engine: &'static str, node: NodeSpec, preload: Preload) {
     let mut project = vec!["kind", "kubectl"];
     project.extend_from_slice(node.project_tools());
     if engine == "docker" {
@@ -238,7 +265,7 @@ fn tier(test: &str, engine: &'static str, node: NodeSpec) {
     let network_before = env.engine(&["network", "inspect", "kind"]).status.success();
     let cluster = format!("kc-tier-{engine}");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        prove(&env, &config, &node_image, &cluster);
+        prove(&env, &config, &node_image, &cluster, preload);
     }));
     // Whatever happened: no cluster, no images of this test left behind.
     let _ = env
@@ -250,6 +277,8 @@ fn tier(test: &str, engine: &'static str, node: NodeSpec) {
         node_image.as_str(),
         "localhost/kind-crio-test/crio-node:v1.34.0",
         "localhost/kind-crio-test/crio-node:broken",
+        "localhost/kind-crio-test/crio-node-broken:v1.34.0",
+        "localhost/kind-crio-test/node-broken:v1.34.0",
         "localhost/kc-tier-app:dev",
         "kc-tier-app:dev",
     ] {
@@ -284,27 +313,31 @@ fn podman_storage(dir: &Path) -> PathBuf {
     conf
 }
 
-fn prove(env: &Env, config: &Path, node_image: &str, cluster: &str) {
+fn prove(env: &Env, config: &Path, node_image: &str, cluster: &str, preload: Preload) {
     let config = config.to_str().expect("utf-8");
     let bundle = standin::crio_bundle(&env.dir, "amd64", KUBERNETES);
-    let image = "localhost/kind-crio-test/crio-node";
-    let built = env.xtask(&[
-        "--config",
-        config,
-        "build-image",
-        "--kubernetes",
-        KUBERNETES,
-        "--node-image",
-        node_image,
-        "--crio-source",
-        "bundle",
-        "--crio-bundle",
-        bundle.to_str().expect("utf-8"),
-        "--image",
-        image,
-    ]);
-    assert!(built.status.success(), "build-image:\n{}", text(&built));
-    let image = format!("{image}:{KUBERNETES}");
+    let build = |node_image: &str, image: &str| {
+        let built = env.xtask(&[
+            "--config",
+            config,
+            "build-image",
+            "--kubernetes",
+            KUBERNETES,
+            "--node-image",
+            node_image,
+            "--crio-source",
+            "bundle",
+            "--crio-bundle",
+            bundle.to_str().expect("utf-8"),
+            "--preload",
+            preload.flag(),
+            "--image",
+            image,
+        ]);
+        assert!(built.status.success(), "build-image:\n{}", text(&built));
+        format!("{image}:{KUBERNETES}")
+    };
+    let image = build(node_image, "localhost/kind-crio-test/crio-node");
 
     // 1. A 1+2 cluster, kept.
     let e2e = |image: &str, retain: bool| {
@@ -361,7 +394,7 @@ fn prove(env: &Env, config: &Path, node_image: &str, cluster: &str) {
         started.elapsed().as_secs_f64()
     );
     for node in &nodes {
-        check_boot(env, node, node.ends_with("control-plane"));
+        check_boot(env, node, node.ends_with("control-plane"), preload);
     }
     let logs = project_root()
         .join("target/kind-crio/e2e")
@@ -397,7 +430,17 @@ fn prove(env: &Env, config: &Path, node_image: &str, cluster: &str) {
     assert!(deleted.status.success(), "{}", text(&deleted));
 
     // 4. One preloaded image broken: reported; the cluster goes, logs stay.
-    let broken = break_one_image(env, &image);
+    let broken = match preload {
+        Preload::Boot => break_one_image(env, &image),
+        Preload::Store => {
+            let base = break_one_image_in(
+                env,
+                node_image,
+                "localhost/kind-crio-test/node-broken:v1.34.0",
+            );
+            build(&base, "localhost/kind-crio-test/crio-node-broken")
+        }
+    };
     let _ = std::fs::remove_dir_all(&logs);
     let volumes_before = env.volumes();
     let last = e2e(&broken, false);
@@ -454,7 +497,7 @@ fn monotonic<const N: usize>(
 
 /// The preload finished; `multi-user.target` did not wait for it; the kubelet
 /// (control plane only: kind stops before the workers join) waited.
-fn check_boot(env: &Env, node: &str, control_plane: bool) {
+fn check_boot(env: &Env, node: &str, control_plane: bool, preload: Preload) {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let state = env.in_node(
@@ -549,10 +592,12 @@ fn check_boot(env: &Env, node: &str, control_plane: bool) {
             "{node}: multi-user.target was reached {:.1}s after systemd started",
             multi_user - systemd
         );
-        assert!(
-            multi_user < preload_end,
-            "{node}: the import ended before multi-user.target: too short to tell whether it held the target back"
-        );
+        if preload == Preload::Boot {
+            assert!(
+                multi_user < preload_end,
+                "{node}: the import ended before multi-user.target: too short to tell whether it held the target back"
+            );
+        }
     }
     // CRI-O is up before the import starts: they never compete for the store
     // while CRI-O starts.
@@ -601,17 +646,19 @@ fn check_boot(env: &Env, node: &str, control_plane: bool) {
     }
     let status = env.in_node(node, &["cat", "/run/kind-crio/preload.status"]);
     let recorded = env.in_node(node, &["cat", "/opt/kind-crio/preload/images.txt"]);
-    let mut imported = 0;
+    // With the store, nothing is imported at boot: the set has no whiteout.
+    let wanted: &[&str] = match preload {
+        Preload::Store => &["stored"],
+        Preload::Boot => &["imported", "present"],
+    };
+    let mut done = 0;
     for line in status.lines().filter(|l| !l.trim().is_empty()) {
         let outcome = line.split_whitespace().next().unwrap_or_default();
-        assert!(
-            outcome == "imported" || outcome == "present",
-            "{node}: {line}"
-        );
-        imported += 1;
+        assert!(wanted.contains(&outcome), "{node}: {line}");
+        done += 1;
     }
     assert_eq!(
-        imported,
+        done,
         recorded.lines().count(),
         "{node}: status:\n{status}\nrecorded:\n{recorded}"
     );
@@ -620,12 +667,37 @@ fn check_boot(env: &Env, node: &str, control_plane: bool) {
         let (Some(reference), Some(digest)) = (words.next(), words.next()) else {
             panic!("{node}: images.txt line {line:?}")
         };
-        let stored = format!("containers-storage:[{NODE_STORE}]{reference}");
+        // Through the node's storage configuration, as CRI-O reads it.
+        let stored = format!("containers-storage:{reference}");
         let raw = env.in_node(node, &["skopeo", "inspect", "--raw", &stored]);
         let actual = format!("sha256:{}", sha256(raw.as_bytes()));
         assert_eq!(actual, digest, "{node}: {reference} in CRI-O's storage");
     }
+    // An image's layers, read back through containers-storage (from the
+    // read-only store, with the store), are the ones built: each equals its
+    // diff ID.
+    let read_back = env.in_node(node, &["bash", "-c", READ_BACK]);
+    assert!(
+        read_back.trim_end().ends_with("layers as built"),
+        "{node}: {read_back}"
+    );
 }
+
+/// Copies kind's pause image out of containers-storage, uncompressed, and
+/// compares each layer's digest with the config's diff IDs.
+const READ_BACK: &str = r#"set -euo pipefail
+out=$(mktemp -d)
+trap 'rm -rf "${out}"' EXIT
+skopeo --insecure-policy copy --quiet containers-storage:registry.k8s.io/pause:3.10 "dir:${out}"
+config=$(jq -r '.config.digest' "${out}/manifest.json")
+layers=$(jq -r '[.layers[].digest] | join(" ")' "${out}/manifest.json")
+diff_ids=$(jq -r '.rootfs.diff_ids | join(" ")' "${out}/${config#sha256:}")
+if [[ "${layers}" != "${diff_ids}" ]]; then
+    echo "layers ${layers}, diff IDs ${diff_ids}"
+    exit 1
+fi
+echo "$(jq '.layers | length' "${out}/manifest.json") layers as built"
+"#;
 
 fn sha256(data: &[u8]) -> String {
     use sha2::Digest as _;
@@ -697,7 +769,7 @@ fn load_image(env: &Env, config: &str, cluster: &str, nodes: &[String]) {
     };
     for node in nodes {
         for name in names {
-            let stored = format!("containers-storage:[{NODE_STORE}]{name}");
+            let stored = format!("containers-storage:{name}");
             let out = env.in_node(node, &["skopeo", "inspect", "--config", &stored]);
             assert!(out.contains("\"rootfs\""), "{node}: {name}:\n{out}");
         }
@@ -707,6 +779,11 @@ fn load_image(env: &Env, config: &str, cluster: &str, nodes: &[String]) {
 /// The built image with the largest preloaded blob (a layer of
 /// kube-apiserver) overwritten in the middle: same size, wrong digest.
 fn break_one_image(env: &Env, image: &str) -> String {
+    break_one_image_in(env, image, "localhost/kind-crio-test/crio-node:broken")
+}
+
+/// `image` with its largest containerd blob broken, as `broken`.
+fn break_one_image_in(env: &Env, image: &str, broken: &str) -> String {
     let context = env.dir.join("broken");
     std::fs::create_dir_all(&context).expect("context");
     std::fs::write(
@@ -718,7 +795,6 @@ fn break_one_image(env: &Env, image: &str) -> String {
         ),
     )
     .expect("Dockerfile");
-    let broken = "localhost/kind-crio-test/crio-node:broken";
     env.engine_ok(&["build", "-t", broken, context.to_str().expect("utf-8")]);
     broken.to_owned()
 }

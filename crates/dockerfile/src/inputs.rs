@@ -187,6 +187,39 @@ impl fmt::Display for Arch {
     }
 }
 
+/// How the node gets the images kind preloaded into containerd, which CRI-O
+/// cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Preload {
+    /// Stored at build time in a read-only containers-storage store in the
+    /// node image, which CRI-O reads as an additional image store: nothing is
+    /// imported at boot. Images the store cannot hold (whiteouts or opaque
+    /// directories in a layer) are imported at boot instead.
+    #[default]
+    Store,
+    /// Imported into CRI-O's storage at each node's first boot (a smaller
+    /// image; the import runs before the kubelet starts).
+    Boot,
+    /// Not preloaded: CRI-O pulls every image.
+    None,
+}
+
+impl Preload {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preload::Store => "store",
+            Preload::Boot => "boot",
+            Preload::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for Preload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An http(s) URL restricted to characters that are inert in a shell word
 /// and in a Dockerfile, so it can be written into both without quoting games.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -441,6 +474,7 @@ pub struct Inputs {
     pub base_image: ImageRef,
     pub arch: Arch,
     pub mirrors: Vec<Mirror>,
+    pub preload: Preload,
 }
 
 impl Inputs {
@@ -628,6 +662,7 @@ mod tests {
             base_image: base.clone(),
             arch: Arch::Amd64,
             mirrors: vec![],
+            preload: Preload::Store,
         };
         assert_eq!(mk("v1.23.17").cgroup_manager(), "cgroupfs");
         assert_eq!(mk("v1.24.0").cgroup_manager(), "systemd");

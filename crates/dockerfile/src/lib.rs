@@ -15,8 +15,10 @@
 //!   `crio.service` and ordered after it;
 //! - no CNI config that competes with kindnet's `10-kindnet.conflist`;
 //! - containerd disabled, crio enabled; registry mirrors when asked;
-//! - the images kind preloaded into containerd recorded (no data copied) and
-//!   imported into CRI-O's storage at first boot (see `preload`).
+//! - the images kind preloaded into containerd stored in a read-only
+//!   containers-storage store in the image, CRI-O's additional image store,
+//!   or recorded (no data copied) and imported into CRI-O's storage at first
+//!   boot (see `preload`).
 //!
 //! Everything runs in one `RUN` with the context bind-mounted, so the image
 //! gains one layer and keeps no scripts or tarballs.
@@ -25,6 +27,8 @@ mod inputs;
 mod preload;
 mod render;
 
-pub use inputs::{Arch, BuildProxy, CrioSource, CrioStream, InputError, Inputs, Mirror, RepoUrl};
-pub use preload::{PRELOAD_DIR, PRELOAD_STATUS, PRELOAD_UNIT};
+pub use inputs::{
+    Arch, BuildProxy, CrioSource, CrioStream, InputError, Inputs, Mirror, Preload, RepoUrl,
+};
+pub use preload::{PRELOAD_DIR, PRELOAD_STATUS, PRELOAD_STORE, PRELOAD_UNIT};
 pub use render::{Context, DIGEST_LABEL, File, digest_dir, read_context, render, write_context};

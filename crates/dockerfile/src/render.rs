@@ -95,8 +95,8 @@ pub fn render(inputs: &Inputs) -> Context {
     if let CrioSource::BundleFile { name, bytes } = &inputs.source {
         ctx.add(&format!("kind-crio/{name}"), bytes.clone(), false);
     }
-    for (path, contents, executable) in preload::files() {
-        ctx.add(path, contents, executable);
+    for (path, contents, executable) in preload::files(inputs.preload) {
+        ctx.add(path, *contents, *executable);
     }
     // The mounted files' own digest goes into the RUN line: buildah's layer
     // cache keys a RUN by its text and ignores a bind mount's content, so a
@@ -236,8 +236,7 @@ fn dockerfile_body(inputs: &Inputs, files_digest: &str) -> String {
          # ignores a bind mount's content (buildah, podman) rebuild when they change.\n\
          RUN --mount=type=bind,source=kind-crio,target=/kind-crio \\\n    \
              KIND_CRIO_FILES={files_digest} /kind-crio/install-crio.sh \\\n    \
-             && /kind-crio/configure-node.sh \\\n    \
-             && {preload}\n\
+             && /kind-crio/configure-node.sh{preload}\n\
          \n\
          LABEL org.opencontainers.image.title=\"kind node with CRI-O\" \\\n      \
                org.opencontainers.image.source=\"{SOURCE}\" \\\n      \
@@ -246,6 +245,7 @@ fn dockerfile_body(inputs: &Inputs, files_digest: &str) -> String {
                io.kind-crio.kubernetes.version=\"{k}\" \\\n      \
                io.kind-crio.crio.stream=\"{stream}\" \\\n      \
                io.kind-crio.crio.source=\"{kind}\" \\\n      \
+               io.kind-crio.preload=\"{preload_mode}\" \\\n      \
                io.kind-crio.arch=\"${{TARGETARCH:-{arch}}}\"\n",
         k = inputs.kubernetes,
         stream = inputs.stream,
@@ -254,7 +254,10 @@ fn dockerfile_body(inputs: &Inputs, files_digest: &str) -> String {
         arch = inputs.arch,
         kind = inputs.source.kind(),
         arg = preload::DOCKERFILE_ARG,
-        preload = preload::run_command(inputs.arch),
+        preload = preload::run_command(inputs.arch, inputs.preload)
+            .map(|c| format!(" \\\n    && {c}"))
+            .unwrap_or_default(),
+        preload_mode = inputs.preload,
     );
     d
 }
@@ -398,8 +401,8 @@ fn crio_dropin(inputs: &Inputs) -> String {
          [crio.image]\n\
          # The pause image kind preloaded (containerd's sandbox_image), set at build time.\n\
          pause_image = \"@PAUSE_IMAGE@\"\n\
-         # Kept out of the kubelet's image garbage collection; preload-record.sh adds\n\
-         # every image kind preloaded at build time.\n\
+         # Kept out of the kubelet's image garbage collection; with preloading,\n\
+         # preload-record.sh adds every image kind preloaded at build time.\n\
          pinned_images = [\n  \"@PAUSE_IMAGE@\",\n]\n",
         k = inputs.kubernetes,
     )

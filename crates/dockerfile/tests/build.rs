@@ -57,6 +57,7 @@ fn inputs(base: &str, kubernetes: &str, source: CrioSource, mirrors: &[&str]) ->
             .iter()
             .map(|m| Mirror::parse(m).expect("a mirror"))
             .collect(),
+        preload: dockerfile::Preload::Store,
     }
 }
 

@@ -72,6 +72,11 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// What a command printed on stdout, trimmed.
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Runs `cmd`; panics with the command and its output unless it succeeds.
 fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd
@@ -231,16 +236,61 @@ impl Drop for Store {
 
 /// Runs the rendered `preload-record.sh` on `containerd_root`, with
 /// containerd and ctr from `bin_dir` (else PATH).
+/// `--preload boot`: everything left for the boot import.
 fn record(ctx: &Path, containerd_root: &Path, out: &Path, bin_dir: Option<&Path>) -> Output {
+    record_command(ctx, containerd_root, out, bin_dir)
+        .args(["--preload", "boot", "amd64"])
+        .output()
+        .expect("run preload-record.sh")
+}
+
+/// `--preload store`, the store at `store` and named in `storage_conf`;
+/// without CAP_SYS_ADMIN, as in a build step (BuildKit's, buildah's).
+fn record_store(
+    ctx: &Path,
+    containerd_root: &Path,
+    out: &Path,
+    bin_dir: Option<&Path>,
+    store: &Path,
+    storage_conf: &Path,
+) -> Output {
+    let mut cmd = record_command(ctx, containerd_root, out, bin_dir);
+    let script: Vec<std::ffi::OsString> = cmd.get_args().map(ToOwned::to_owned).collect();
+    let mut unprivileged = Command::new("setpriv");
+    unprivileged
+        .args([
+            "--bounding-set",
+            "-sys_admin",
+            "--inh-caps",
+            "-sys_admin",
+            "--",
+            "bash",
+        ])
+        .args(script)
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    cmd = unprivileged;
+    cmd.args(["--preload", "store", "amd64"])
+        .env("KIND_CRIO_STORE", store)
+        .env("KIND_CRIO_STORAGE_CONF", storage_conf)
+        .output()
+        .expect("run preload-record.sh")
+}
+
+fn record_command(
+    ctx: &Path,
+    containerd_root: &Path,
+    out: &Path,
+    bin_dir: Option<&Path>,
+) -> Command {
     let mut cmd = Command::new("bash");
     cmd.arg(ctx.join("kind-crio/preload-record.sh"))
-        .args(["--layout-only", "amd64"])
+        .arg("--layout-only")
         .env("KIND_CRIO_CONTAINERD_ROOT", containerd_root)
         .env("KIND_CRIO_PRELOAD_DIR", out);
     if let Some(dir) = bin_dir {
         cmd.env("PATH", testkit::tools::path_with(&[dir]));
     }
-    cmd.output().expect("run preload-record.sh")
+    cmd
 }
 
 /// The rendered `preload.sh` into `store`, with its status file at `status`.
@@ -385,21 +435,15 @@ fn round_trip(test: &str, bin_dir: Option<&Path>) {
 
     // kind's side: images in containerd's k8s.io namespace, never unpacked.
     let started = Instant::now();
-    let archives: Vec<BuiltArchive> = oci::kind_like_set(512 * 1024)
-        .iter()
-        .map(|spec| oci::build_archive(spec, &dir.path().join("archives")).expect("an archive"))
-        .collect();
-    let containerd_root = dir.path().join("containerd");
-    let containerd =
-        Containerd::start_with_kind_config(&containerd_root, bin_dir).expect("start containerd");
-    let version = containerd.version();
-    for archive in &archives {
-        containerd.import(archive).expect("ctr images import");
-    }
-    let listed = containerd.list().expect("ctr images ls");
-    containerd.stop().expect("stop containerd");
-    let content = containerd_root.join("io.containerd.content.v1.content");
-    let expected = expected_from_containerd(&content, &listed);
+    let kind = load_like_kind(dir.path(), &oci::kind_like_set(512 * 1024), bin_dir);
+    let Kind {
+        archives,
+        root: containerd_root,
+        content,
+        version,
+        listed,
+        expected,
+    } = kind;
     let mut names: Vec<&str> = archives.iter().flat_map(|a| a.spec.names()).collect();
     names.sort_unstable();
     assert_eq!(
@@ -698,6 +742,269 @@ fn round_trip(test: &str, bin_dir: Option<&Path>) {
     assert_eq!(status_lines(&status), want_status(&expected, |_| "failed"));
 }
 
+/// What kind leaves in containerd: the archives, containerd's root and
+/// content store, its version and listing, and what CRI-O must end up with.
+struct Kind {
+    archives: Vec<BuiltArchive>,
+    root: PathBuf,
+    content: PathBuf,
+    version: (u32, u32),
+    listed: Vec<testkit::containerd::Listed>,
+    expected: BTreeMap<String, (String, String)>,
+}
+
+/// `specs` loaded as kind loads them into a private containerd (from
+/// `bin_dir`, else PATH) on kind's configuration, under `dir`.
+fn load_like_kind(dir: &Path, specs: &[oci::ImageSpec], bin_dir: Option<&Path>) -> Kind {
+    let archives: Vec<BuiltArchive> = specs
+        .iter()
+        .map(|spec| oci::build_archive(spec, &dir.join("archives")).expect("an archive"))
+        .collect();
+    let root = dir.join("containerd");
+    let containerd = Containerd::start_with_kind_config(&root, bin_dir).expect("start containerd");
+    let version = containerd.version();
+    for archive in &archives {
+        containerd.import(archive).expect("ctr images import");
+    }
+    let listed = containerd.list().expect("ctr images ls");
+    containerd.stop().expect("stop containerd");
+    let content = root.join("io.containerd.content.v1.content");
+    let expected = expected_from_containerd(&content, &listed);
+    Kind {
+        archives,
+        root,
+        content,
+        version,
+        listed,
+        expected,
+    }
+}
+
+/// containerd 2.x, as kind ships it: every image whose layers can be nested
+/// in the node image's own layer is stored by the record step in a
+/// read-only overlay store, which the storage configuration it writes names
+/// as an additional image store; through that configuration podman lists
+/// each under its names with containerd's manifest digest, read-only, and a
+/// container from each has the image's files. The image with a whiteout is
+/// left out by the guard, which says why, and the boot import, which
+/// reports the others as stored, imports it alone: its deleted file absent.
+#[test]
+fn containerd_2_images_into_the_read_only_store() {
+    let test = "containerd_2_images_into_the_read_only_store";
+    let Some(found) = testkit::tools::require(test, &["containerd-2"]) else {
+        return;
+    };
+    let tools = ["skopeo", "podman", "jq", "tar", "gzip"];
+    if !testkit::tools_present(test, &tools) {
+        return;
+    }
+    let dir = TempDir::new(test);
+    let ctx = rendered_context(dir.path());
+    let whiteout = standin::whiteout_image();
+    let mut specs = oci::kind_like_set(512 * 1024);
+    specs.push(whiteout.clone());
+    let kind = load_like_kind(dir.path(), &specs, Some(&found[0]));
+
+    let layout = dir.path().join("preload");
+    let ro = dir.path().join("usr/lib/containers/storage");
+    let conf = dir.path().join("etc/containers/storage.conf");
+    let out = record_store(&ctx, &kind.root, &layout, Some(&found[0]), &ro, &conf);
+    let log = text(&out);
+    assert!(out.status.success(), "preload-record.sh:\n{log}");
+    eprintln!("{test}: preload-record.sh:\n{log}");
+
+    // The guard: the whiteout image (its one name) is left, and why.
+    let left = &whiteout.reference;
+    let reason = log
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{left}: ")))
+        .unwrap_or_else(|| panic!("no reason given for {left}:\n{log}"));
+    assert!(
+        reason.contains(": a whiteout ./data/.wh.layer-0.bin in layer sha256:"),
+        "{reason}"
+    );
+    let mut in_store = kind.expected.clone();
+    in_store.remove(left);
+    let n = kind.expected.len();
+    assert!(
+        log.contains(&format!(
+            "{} of {n} images are in the read-only store {} ({} names it)",
+            n - 1,
+            ro.display(),
+            conf.display()
+        )),
+        "{log}"
+    );
+    let stored_txt: Vec<String> = in_store
+        .iter()
+        .map(|(r, (m, _))| format!("{r} {m}"))
+        .collect();
+    assert_eq!(
+        std::fs::read_to_string(layout.join("stored.txt")).expect("stored.txt"),
+        format!("{}\n", stored_txt.join("\n"))
+    );
+    let index = json_file(&layout.join("index.json"));
+    let boot: Vec<&str> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|e| e["annotations"][REF_NAME].as_str().expect("a name"))
+        .collect();
+    assert_eq!(boot, [left.as_str()], "the layout left for the boot import");
+    let written = std::fs::read_to_string(&conf).expect("the storage configuration");
+    assert!(
+        written.contains(&format!("additionalimagestores = [\"{}\"]", ro.display()))
+            && written.contains("graphroot = \"/var/lib/containers/storage\""),
+        "{written}"
+    );
+    // Nothing the store could not hold got in, whatever the guard said.
+    let devices = run_ok(
+        Command::new("find")
+            .arg(&ro)
+            .args(["(", "-type", "c", "-o", "-name", ".wh.*", ")", "-print"]),
+    );
+    assert_eq!(stdout(&devices), "", "whiteouts in the store");
+
+    let digests: BTreeMap<String, String> = in_store
+        .iter()
+        .map(|(r, (m, _))| (r.clone(), m.clone()))
+        .collect();
+    let archives: BTreeMap<String, &BuiltArchive> = kind
+        .archives
+        .iter()
+        .flat_map(|a| a.spec.names().into_iter().map(move |n| (n.to_owned(), a)))
+        .collect();
+    read_through_the_store(dir.path(), &written, &ro, &digests, &archives);
+
+    // The boot: the rest imported, the stored ones reported as stored.
+    let store = Store::new(dir.path(), "storage");
+    let status = dir.path().join("run/kind-crio/preload.status");
+    let (out, _) = import(&ctx, &layout, &store, &status);
+    assert!(out.status.success(), "preload.sh:\n{}", text(&out));
+    assert!(
+        summary(&out).contains(&format!(
+            "{} images in the node image's store; 1 images: 1 imported, 0 already present, 0 failed",
+            n - 1
+        )),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        status_lines(&status),
+        want_status(&kind.expected, |r| if r == left {
+            "imported"
+        } else {
+            "stored"
+        })
+    );
+    let mut only_left = kind.expected.clone();
+    only_left.retain(|r, _| r == left);
+    assert_eq!(store.images(), only_left, "the boot import's store");
+    let mounted = run_ok(
+        Command::new("podman")
+            .args(["--storage-driver", "vfs", "--root"])
+            .arg(&store.root)
+            .arg("--runroot")
+            .arg(&store.runroot)
+            .args(["image", "mount", left]),
+    );
+    let root = PathBuf::from(stdout(&mounted));
+    assert!(
+        root.join("data/layer-1.bin").is_file(),
+        "{}",
+        root.display()
+    );
+    assert!(
+        !root.join("data/layer-0.bin").exists(),
+        "the file the whiteout deletes is back in {}",
+        root.display()
+    );
+}
+
+/// Through `conf` (a storage configuration the record step wrote), with its
+/// additional image store at `store` and its own store moved into `dir`:
+/// podman lists exactly `images` (name → manifest digest), read-only, and a
+/// container from each has every layer's file as its layer tar holds it.
+fn read_through_the_store(
+    dir: &Path,
+    conf: &str,
+    store: &Path,
+    images: &BTreeMap<String, String>,
+    archives: &BTreeMap<String, &BuiltArchive>,
+) {
+    let rw = dir.join("rw");
+    let test_conf = dir.join("storage.conf");
+    let runroot = std::env::temp_dir().join(format!("kc-ro-{}", std::process::id()));
+    let moved: String = conf
+        .lines()
+        .map(|l| {
+            if l.starts_with("graphroot = ") {
+                format!("graphroot = \"{}\"", rw.display())
+            } else if l.starts_with("runroot = ") {
+                format!("runroot = \"{}\"", runroot.display())
+            } else if l.starts_with("additionalimagestores = ") {
+                format!("additionalimagestores = [\"{}\"]", store.display())
+            } else {
+                l.to_owned()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&test_conf, moved).expect("write the test configuration");
+    let podman = |args: &[&str]| {
+        run_ok(
+            Command::new("podman")
+                .env("CONTAINERS_STORAGE_CONF", &test_conf)
+                .args(args),
+        )
+    };
+    let listed = podman(&[
+        "images",
+        "--digests",
+        "--no-trunc",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.Digest}} {{.ReadOnly}}",
+    ]);
+    let listed: BTreeMap<String, String> = stdout(&listed)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (name, digest, ro) = (w.next()?, w.next()?, w.next()?);
+            Some((name.to_owned(), format!("{digest} {ro}")))
+        })
+        .collect();
+    let want: BTreeMap<String, String> = images
+        .iter()
+        .map(|(r, m)| (r.clone(), format!("{m} true")))
+        .collect();
+    assert_eq!(listed, want, "podman images, read-only");
+    for reference in images.keys() {
+        let a = archives[reference];
+        let id = stdout(&podman(&["create", reference, "/x"]));
+        let root = PathBuf::from(stdout(&podman(&["mount", &id])));
+        for (i, size) in a.spec.layer_sizes.iter().enumerate() {
+            let file = root.join(format!("data/layer-{i}.bin"));
+            let len = std::fs::metadata(&file)
+                .unwrap_or_else(|e| panic!("{reference}: {}: {e}", file.display()))
+                .len();
+            assert_eq!(len, *size as u64, "{reference}: {}", file.display());
+            let from_tar = run_ok(
+                Command::new("tar")
+                    .arg("-xOf")
+                    .arg(&a.layer_tars[i])
+                    .arg(format!("./data/layer-{i}.bin")),
+            );
+            assert!(
+                std::fs::read(&file).expect("read a file") == from_tar.stdout,
+                "{reference}: {} differs from its layer",
+                file.display()
+            );
+        }
+        podman(&["rm", "--force", &id]);
+    }
+    let _ = std::fs::remove_dir_all(&runroot);
+}
+
 /// Every path below `dir` with its size, sorted: what a change would show.
 fn tree_listing(dir: &Path) -> Vec<(PathBuf, u64)> {
     let mut out: Vec<(PathBuf, u64)> = walkdir::WalkDir::new(dir)
@@ -803,6 +1110,7 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
         base_image: registry::ImageRef::parse(&base).expect("the stand-in reference"),
         arch: dockerfile::Arch::Amd64,
         mirrors: vec![],
+        preload: dockerfile::Preload::Store,
     };
     let ctx = dockerfile::render(&inputs);
     let context = dir.path().join("context");
@@ -836,25 +1144,32 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
         })
         .collect();
 
-    // The layout: every preloaded image, its manifest in the image's own
-    // containerd content store, which the blobs link reaches.
+    // The layout: every preloaded image recorded, its manifest in the
+    // image's own containerd content store, which the blobs link reaches;
+    // its index has what the store could not hold (the image with a
+    // whiteout), stored.txt the rest.
     let layout = root.join(dockerfile::PRELOAD_DIR);
     assert_eq!(
         std::fs::read_link(layout.join("blobs")).expect("blobs is a link"),
         Path::new("/var/lib/containerd/io.containerd.content.v1.content/blobs")
     );
     assert!(content.join("blobs/sha256").is_dir());
-    let index = json_file(&layout.join("index.json"));
-    let entries = index["manifests"].as_array().expect("manifests");
+    let pairs = |file: &str| -> Vec<(String, String)> {
+        std::fs::read_to_string(layout.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .lines()
+            .map(|l| {
+                let (r, d) = l.split_once(' ').unwrap_or_else(|| panic!("{file}: {l:?}"));
+                (r.to_owned(), d.to_owned())
+            })
+            .collect()
+    };
+    let recorded = pairs("images.txt");
     let mut refs = Vec::new();
-    let mut recorded = Vec::new();
-    for e in entries {
-        let reference = e["annotations"][REF_NAME].as_str().expect("a name");
-        let digest = e["digest"].as_str().expect("a digest");
-        refs.push(reference.to_owned());
-        recorded.push((reference.to_owned(), digest.to_owned()));
+    for (reference, digest) in &recorded {
+        refs.push(reference.clone());
         let manifest = blob(&content, digest);
-        assert_eq!(sha256_of(&manifest), digest, "{reference}");
+        assert_eq!(&sha256_of(&manifest), digest, "{reference}");
         let a = &known[reference];
         if let Some(m) = &a.manifest_digest {
             assert_eq!(digest, m, "{reference}");
@@ -864,6 +1179,15 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
             a.config_digest.as_str(),
             "{reference}"
         );
+    }
+    let whiteout = standin::whiteout_image().reference;
+    let index = json_file(&layout.join("index.json"));
+    let entries = index["manifests"].as_array().expect("manifests");
+    let mut imported = Vec::new();
+    for e in entries {
+        let reference = e["annotations"][REF_NAME].as_str().expect("a name");
+        let digest = e["digest"].as_str().expect("a digest");
+        imported.push((reference.to_owned(), digest.to_owned()));
         if let Some(i) = e["annotations"]["io.kind-crio.preload.index"].as_str() {
             // The index containerd names the image by, and its amd64 entry.
             let listed = json_file(&blob(&content, i));
@@ -877,6 +1201,21 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
             );
         }
     }
+    let held: Vec<(String, String)> = recorded
+        .iter()
+        .filter(|(r, _)| *r != whiteout)
+        .cloned()
+        .collect();
+    assert_eq!(
+        imported,
+        recorded
+            .iter()
+            .filter(|(r, _)| *r == whiteout)
+            .cloned()
+            .collect::<Vec<_>>(),
+        "left for the boot import"
+    );
+    assert_eq!(pairs("stored.txt"), held, "stored.txt");
     let mut want: Vec<String> = preloaded
         .iter()
         .flat_map(|s| s.names())
@@ -890,6 +1229,46 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
             want.len()
         )),
         "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "  {whiteout}: a whiteout ./data/.wh.layer-0.bin in layer "
+        )),
+        "{log}"
+    );
+
+    // The read-only store, as the image has it after the build nested it in
+    // its own layer: named by the storage configuration, nothing in it the
+    // node's overlay would take for its own whiteouts, and every image in it
+    // readable through containers-storage, files and all.
+    let store = root.join(dockerfile::PRELOAD_STORE);
+    let conf = read(root.path(), "/etc/containers/storage.conf");
+    assert!(
+        conf.contains(&format!(
+            "additionalimagestores = [\"{}\"]",
+            dockerfile::PRELOAD_STORE
+        )),
+        "{conf}"
+    );
+    let odd = run_ok(
+        Command::new("find")
+            .arg(&store)
+            .args(["(", "-type", "c", "-o", "-name", ".wh.*", ")", "-print"]),
+    );
+    assert_eq!(stdout(&odd), "", "whiteouts in the store");
+    let archives: BTreeMap<String, &BuiltArchive> =
+        known.iter().map(|(r, a)| (r.clone(), a)).collect();
+    read_through_the_store(
+        dir.path(),
+        &conf,
+        &store,
+        &held.iter().cloned().collect(),
+        &archives,
+    );
+    eprintln!(
+        "{test}: the store holds {} images in {:.1} MiB",
+        held.len(),
+        tree_bytes(&store) as f64 / (1024.0 * 1024.0)
     );
 
     // containerd's own state in the image is the base's, byte for byte.
@@ -1018,17 +1397,35 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
     // all its names. A second boot on the same /var (as after `docker
     // restart` of a kind node), with the kubelet configured by then, imports
     // nothing and its kubelet still starts after the preload.
-    let n = recorded.len();
-    let layers: usize = preloaded.iter().map(|s| s.layer_sizes.len()).sum();
-    let first = boot(&node, &dir.path().join("boot-1"), &recorded, layers);
+    let n = imported.len();
+    let stored = held.len();
+    let layers: usize = preloaded
+        .iter()
+        .filter(|s| s.reference == whiteout)
+        .map(|s| s.layer_sizes.len())
+        .sum();
+    let first = boot(
+        &node,
+        &dir.path().join("boot-1"),
+        &recorded,
+        &imported,
+        layers,
+    );
     assert!(
         first.preload_log.contains(&format!(
-            "{n} images: {n} imported, 0 already present, 0 failed"
+            "{stored} images in the node image's store; {n} images: {n} imported, 0 already present, 0 failed"
         )),
         "{}",
         first.preload_log
     );
-    assert_eq!(first.status, status_want(&recorded, "imported"));
+    assert_eq!(
+        first.status,
+        status_want(&recorded, |r| if r == whiteout {
+            "imported"
+        } else {
+            "stored"
+        })
+    );
     let took = first.preload_finished - first.preload_started;
     assert!(
         took >= 2_000_000,
@@ -1075,22 +1472,38 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
         first.crio_active,
         first.kubelet_started,
     );
-    let second = boot(&node, &dir.path().join("boot-2"), &recorded, layers);
+    let second = boot(
+        &node,
+        &dir.path().join("boot-2"),
+        &recorded,
+        &imported,
+        layers,
+    );
     assert!(
         second.preload_log.contains(&format!(
-            "{n} images: 0 imported, {n} already present, 0 failed"
+            "{stored} images in the node image's store; {n} images: 0 imported, {n} already present, 0 failed"
         )),
         "{}",
         second.preload_log
     );
-    assert_eq!(second.status, status_want(&recorded, "present"));
+    assert_eq!(
+        second.status,
+        status_want(&recorded, |r| if r == whiteout {
+            "present"
+        } else {
+            "stored"
+        })
+    );
 }
 
 /// The status file a booted node must show: `outcome` for every reference.
-fn status_want(recorded: &[(String, String)], outcome: &str) -> Vec<String> {
+fn status_want(
+    recorded: &[(String, String)],
+    outcome: impl Fn(&str) -> &'static str,
+) -> Vec<String> {
     let mut want: Vec<String> = recorded
         .iter()
-        .map(|(r, d)| format!("{outcome} {r} {d}"))
+        .map(|(r, d)| format!("{} {r} {d}", outcome(r)))
         .collect();
     want.sort_unstable_by(|a, b| a.split(' ').nth(1).cmp(&b.split(' ').nth(1)));
     want
@@ -1156,14 +1569,16 @@ for unit in kind-crio-preload.service crio.service multi-user.target; do
 done
 journalctl --boot --output=cat --unit=kind-crio-preload.service >"${out}/preload.log" 2>&1
 cp /run/kind-crio/preload.status "${out}/preload.status"
-store='overlay@/var/lib/containers/storage+/run/containers/storage'
+# As CRI-O finds them: through the node's storage configuration, its
+# read-only store included.
 while read -r ref digest; do
-    if err=$(skopeo inspect --raw "containers-storage:[${store}]${ref}@${digest}" 2>&1 >/dev/null); then
+    if err=$(skopeo inspect --raw "containers-storage:${ref}@${digest}" 2>&1 >/dev/null); then
         echo "${ref} ${digest} present"
     else
         echo "${ref} ${digest} missing: ${err}"
     fi
 done </opt/kind-crio/preload/images.txt >"${out}/images"
+# CRI-O's own store on /var: what the boot import wrote.
 cp /var/lib/containers/storage/overlay-images/images.json "${out}/store-images.json"
 cp /var/lib/containers/storage/overlay-layers/layers.json "${out}/store-layers.json"
 "#;
@@ -1207,7 +1622,15 @@ exit 0
 /// Boots `node` (a root file system) with systemd-nspawn, the image's own
 /// systemd as PID 1, until the check unit powers it off; asserts what every
 /// boot must show and returns the rest.
-fn boot(node: &Path, results: &Path, recorded: &[(String, String)], layers: usize) -> Booted {
+/// `recorded` is every preloaded image, `imported` those the boot import
+/// stores on `/var`, with `layers` layers in all.
+fn boot(
+    node: &Path,
+    results: &Path,
+    recorded: &[(String, String)],
+    imported: &[(String, String)],
+    layers: usize,
+) -> Booted {
     std::fs::create_dir_all(results).expect("a results directory");
     let write = |path: &str, text: &str, mode: u32| {
         use std::os::unix::fs::PermissionsExt;
@@ -1333,7 +1756,8 @@ fn boot(node: &Path, results: &Path, recorded: &[(String, String)], layers: usiz
          {preload_finished} µs"
     );
     assert_eq!(crio["SubState"], "running", "{crio:?}");
-    // Every recorded image is in CRI-O's storage, name and digest.
+    // Every recorded image is in CRI-O's storage, name and digest, in its
+    // own store or in the read-only one.
     let images = file("images");
     let mut want: Vec<String> = recorded
         .iter()
@@ -1343,9 +1767,9 @@ fn boot(node: &Path, results: &Path, recorded: &[(String, String)], layers: usiz
     let mut got: Vec<String> = images.lines().map(str::to_owned).collect();
     got.sort_unstable();
     assert_eq!(got, want, "{preload_log}");
-    // Each manifest stored once, under all its recorded names.
+    // Each imported manifest stored once, under all its names.
     let mut by_digest: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (r, d) in recorded {
+    for (r, d) in imported {
         by_digest.entry(d.as_str()).or_default().push(r.clone());
     }
     let mut want: Vec<(String, Vec<String>)> = by_digest

@@ -141,11 +141,40 @@ impl TempDir {
 }
 
 impl Drop for TempDir {
+    /// Unmounts what is mounted inside (an overlay store's own bind mount of
+    /// its `overlay` directory outlives the tool that made it), always; then
+    /// removes the directory, unless the test failed (it is kept to look at).
     fn drop(&mut self) {
-        if !std::thread::panicking() {
+        let clear = std::fs::canonicalize(&self.0).is_ok_and(|d| unmount_below(&d));
+        if clear && !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
+}
+
+/// Unmounts (lazily, deepest first) every mount point at or below `dir`, a
+/// canonical path; whether none is left.
+pub fn unmount_below(dir: &Path) -> bool {
+    let below = |mounts: &str| -> Vec<String> {
+        let mut v: Vec<String> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| Path::new(m).starts_with(dir))
+            .map(str::to_owned)
+            .collect();
+        v.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        v
+    };
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    for mount in below(&mounts) {
+        let _ = std::process::Command::new("umount")
+            .args(["--lazy", &mount])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    below(&std::fs::read_to_string("/proc/self/mounts").unwrap_or_default()).is_empty()
 }
 
 fn free_port() -> u16 {

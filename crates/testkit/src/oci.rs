@@ -93,6 +93,9 @@ pub struct ImageSpec {
     /// with the same key (images built on one base share its layers, as the
     /// kube images share distroless's): `(key, N)`.
     pub base: Option<(String, usize)>,
+    /// The last layer deletes the first layer's file (an OCI whiteout,
+    /// `data/.wh.layer-0.bin`), as an image built with `RUN rm` has.
+    pub whiteout: bool,
 }
 
 impl ImageSpec {
@@ -103,6 +106,7 @@ impl ImageSpec {
             packaging,
             layer_sizes: layer_sizes.to_vec(),
             base: None,
+            whiteout: false,
         }
     }
 
@@ -112,6 +116,18 @@ impl ImageSpec {
     #[must_use]
     pub fn on_base(mut self, key: &str, layers: usize) -> ImageSpec {
         self.base = Some((key.to_owned(), layers.min(self.layer_sizes.len())));
+        self
+    }
+
+    /// The same image with its last layer deleting the first layer's file
+    /// (`data/layer-0.bin`); it needs two layers at least.
+    #[must_use]
+    pub fn with_whiteout(mut self) -> ImageSpec {
+        assert!(
+            self.layer_sizes.len() >= 2,
+            "a whiteout needs a layer below it"
+        );
+        self.whiteout = true;
         self
     }
 
@@ -258,7 +274,12 @@ pub fn build_archive(spec: &ImageSpec, dir: &Path) -> Result<BuiltArchive, Strin
     let seeds: Vec<u64> = (0..spec.layer_sizes.len())
         .map(|i| if i < shared { base } else { own })
         .collect();
-    let layers = make_layers(&work.join("layers"), &seeds, &spec.layer_sizes)?;
+    let layers = make_layers(
+        &work.join("layers"),
+        &seeds,
+        &spec.layer_sizes,
+        spec.whiteout,
+    )?;
     match spec.packaging {
         Packaging::DockerArchive => docker_archive(spec, &work, &layers),
         Packaging::Manifest(media) => oci_archive(spec, &work, media, &layers, false),
@@ -317,12 +338,21 @@ fn fill(seed: u64, size: usize, out: &mut impl std::io::Write) -> std::io::Resul
     Ok(())
 }
 
-/// Layer `i` holds `sizes[i]` bytes drawn from `seeds[i]` (offset by `i`).
-fn make_layers(dir: &Path, seeds: &[u64], sizes: &[usize]) -> Result<Vec<Layer>, String> {
+/// Layer `i` holds `sizes[i]` bytes drawn from `seeds[i]` (offset by `i`);
+/// with `whiteout`, the last one also deletes layer 0's file.
+fn make_layers(
+    dir: &Path,
+    seeds: &[u64],
+    sizes: &[usize],
+    whiteout: bool,
+) -> Result<Vec<Layer>, String> {
     let mut layers = Vec::new();
     for (i, &size) in sizes.iter().enumerate() {
         let root = dir.join(format!("{i}/root"));
         mkdir(&root.join("data"))?;
+        if whiteout && i + 1 == sizes.len() {
+            write(&root.join("data/.wh.layer-0.bin"), b"")?;
+        }
         let file = root.join(format!("data/layer-{i}.bin"));
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(&file).map_err(|e| format!("create {}: {e}", file.display()))?,

@@ -47,7 +47,7 @@ pub use node::{
     NODE_TOOLS, NodeContainerd, NodeImages, NodeSpec, debian_mirror, mirror_from_sources,
     node_base_image, node_base_image_on, node_image,
 };
-pub use preloaded::{kind_sized_images, preloaded_images};
+pub use preloaded::{kind_sized_images, preloaded_images, whiteout_image};
 
 /// Where the stand-ins' containers-storage lives: a store of their own under
 /// [`crate::scratch_root`], so the images survive between test runs (until

@@ -7,36 +7,70 @@ set -o errexit -o nounset -o pipefail
 # boots; pins them in CRI-O; installs skopeo, which does the import (without
 # the short-name aliases its Debian dependencies bring).
 #
-# Usage: preload-record.sh [--layout-only] ARCH
+# With --preload store (the default), every image whose layers can be nested
+# in the node image's own layer is also stored, here and now, in a read-only
+# containers-storage store outside /var (kind gives /var a volume, which
+# Docker fills from the image at every node's creation), and storage.conf
+# names it as an additional image store: CRI-O finds those images at boot
+# with nothing imported. Only the rest is left for the boot import.
+#
+# Usage: preload-record.sh [--layout-only] [--preload store|boot] ARCH
 #   ARCH           the image's architecture (amd64 or arm64): of an image
 #                  index, the linux/ARCH manifest is recorded
-#   --layout-only  write the layout only: no pins, no skopeo, no unit enabled
+#   --preload      store (default): the read-only store, and the boot import
+#                  for what it cannot hold; boot: the boot import for all
+#   --layout-only  write the layout (and the store) only: no pins, no skopeo
+#                  installed, no unit enabled
 # Environment (the defaults are the node's):
 #   KIND_CRIO_CONTAINERD_ROOT  containerd's root          (/var/lib/containerd)
 #   KIND_CRIO_PRELOAD_DIR      where the layout goes      (/opt/kind-crio/preload)
 #   KIND_CRIO_CRIO_DROPIN      the drop-in with the pins  (/etc/crio/crio.conf.d/99-kind-crio.conf)
+#   KIND_CRIO_STORE            the read-only store        (/usr/lib/containers/storage)
+#   KIND_CRIO_STORAGE_CONF     the storage configuration  (/etc/containers/storage.conf)
+#                              that names it
 
 layout_only=false
-if [[ "${1:-}" == "--layout-only" ]]; then
-    layout_only=true
+mode=store
+while [[ "${1:-}" == --* ]]; do
+    case "$1" in
+    --layout-only) layout_only=true ;;
+    --preload)
+        mode="${2:-}"
+        shift
+        ;;
+    *) break ;;
+    esac
     shift
-fi
-readonly layout_only
+done
+readonly layout_only mode
 readonly arch="${1:-}"
 readonly containerd_root="${KIND_CRIO_CONTAINERD_ROOT:-/var/lib/containerd}"
 readonly out="${KIND_CRIO_PRELOAD_DIR:-/opt/kind-crio/preload}"
 readonly dropin="${KIND_CRIO_CRIO_DROPIN:-/etc/crio/crio.conf.d/99-kind-crio.conf}"
 readonly content="${containerd_root}/io.containerd.content.v1.content"
 readonly metadata="${containerd_root}/io.containerd.metadata.v1.bolt/meta.db"
+readonly store="${KIND_CRIO_STORE:-/usr/lib/containers/storage}"
+readonly storage_conf="${KIND_CRIO_STORAGE_CONF:-/etc/containers/storage.conf}"
 readonly ref_name="org.opencontainers.image.ref.name"
+# The boot import and its trust policy, beside this script in the context:
+# the store is filled by the same import, run here.
+self=$(readlink -f "${BASH_SOURCE[0]}")
+here="${self%/*}"
+readonly importer="${here}/files/opt/kind-crio/preload.sh"
+readonly policy="${here}/files/opt/kind-crio/policy.json"
 
 die() {
     echo "kind-crio: preload: $*" >&2
     exit 1
 }
 
-if [[ ! "${arch}" =~ ^(amd64|arm64)$ ]]; then
-    die "usage: preload-record.sh [--layout-only] ARCH, with ARCH amd64 or arm64 (got '${arch}')"
+if [[ ! "${arch}" =~ ^(amd64|arm64)$ || ! "${mode}" =~ ^(store|boot)$ ]]; then
+    die "usage: preload-record.sh [--layout-only] [--preload store|boot] ARCH, with ARCH amd64 or arm64 (got '${arch}', --preload '${mode}')"
+fi
+if [[ "${layout_only}" == true && "${mode}" == store &&
+    ( -z "${KIND_CRIO_STORE:-}" || -z "${KIND_CRIO_STORAGE_CONF:-}" ) ]]; then
+    # Off the node, never the machine's own storage configuration.
+    die "--layout-only --preload store needs KIND_CRIO_STORE and KIND_CRIO_STORAGE_CONF"
 fi
 if [[ ! -f "${metadata}" ]]; then
     die "no containerd metadata at ${metadata}: kind preloads its images into containerd; is the base image a kind node image?"
@@ -197,49 +231,213 @@ mkdir -p "${out}"
 echo '{"imageLayoutVersion":"1.0.0"}' >"${out}/oci-layout"
 ln -s "${content}/blobs" "${out}/blobs"
 jq -s --arg key "${ref_name}" '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
-    manifests: sort_by(.annotations[$key])}' "${work}/entries.json" >"${out}/index.json"
+    manifests: sort_by(.annotations[$key])}' "${work}/entries.json" >"${work}/index.json"
 sort "${work}/images.txt" >"${out}/images.txt"
 count=$(wc -l <"${out}/images.txt")
 echo "kind-crio: preload: recorded ${count} images in ${out}:"
 cat "${out}/images.txt"
 
-if [[ "${layout_only}" == true ]]; then
-    exit 0
+if [[ "${layout_only}" == false ]]; then
+    # Pin every recorded image (the kubelet's image garbage collection skips
+    # pinned images), in the drop-in configure-node.sh wrote, where the pause
+    # image is pinned already: a second file would replace that list, not
+    # extend it.
+    cut -d ' ' -f 1 "${out}/images.txt" >"${work}/pins"
+    awk -v pins="${work}/pins" '
+        BEGIN { while ((getline line < pins) > 0) wanted[++n] = line }
+        /^pinned_images = \[$/ { inside = 1; found = 1; print; next }
+        inside && /^\]$/ {
+            for (i = 1; i <= n; i++) if (!(wanted[i] in seen)) printf "  \"%s\",\n", wanted[i]
+            inside = 0
+        }
+        inside { v = $0; gsub(/^[ \t]*"|",?[ \t]*$/, "", v); seen[v] = 1 }
+        { print }
+        END { if (!found) exit 1 }
+    ' "${dropin}" >"${work}/dropin" || die "no 'pinned_images = [' list in ${dropin}"
+    cat "${work}/dropin" >"${dropin}"
+
+    # skopeo fills the store now and imports the rest at boot. Of its
+    # dependencies' alternatives (gnupg | gpg, container-network-stack) the
+    # smallest are named: apt would pick gnupg and containernetworking-plugins,
+    # 50 MB more that skopeo never runs. The node's CRI-O may have written
+    # files of /etc/containers: keep them.
+    if ! command -v skopeo >/dev/null; then
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            -o Dpkg::Options::=--force-confold skopeo gpg netavark
+        apt-get clean
+        rm -rf /var/lib/apt/lists/*
+    fi
+    # Debian's golang-github-containers-common, which skopeo depends on, ships
+    # short-name aliases (centos is quay.io/centos/centos, podman is
+    # quay.io/podman/stable, ...) that CRI-O follows before its search
+    # registries. kind's containerd has none: there every short name is Docker
+    # Hub's, and so it is here.
+    rm -f /etc/containers/registries.conf.d/shortnames.conf
 fi
 
-# Pin every recorded image (the kubelet's image garbage collection skips
-# pinned images), in the drop-in configure-node.sh wrote, where the pause image
-# is pinned already: a second file would replace that list, not extend it.
-cut -d ' ' -f 1 "${out}/images.txt" >"${work}/pins"
-awk -v pins="${work}/pins" '
-    BEGIN { while ((getline line < pins) > 0) wanted[++n] = line }
-    /^pinned_images = \[$/ { inside = 1; found = 1; print; next }
-    inside && /^\]$/ {
-        for (i = 1; i <= n; i++) if (!(wanted[i] in seen)) printf "  \"%s\",\n", wanted[i]
-        inside = 0
-    }
-    inside { v = $0; gsub(/^[ \t]*"|",?[ \t]*$/, "", v); seen[v] = 1 }
-    { print }
-    END { if (!found) exit 1 }
-' "${dropin}" >"${work}/dropin" || die "no 'pinned_images = [' list in ${dropin}"
-cat "${work}/dropin" >"${dropin}"
+# Why a layer cannot be nested in the node image's own layer, or nothing.
+# Inside that layer a whiteout (an OCI `.wh.` entry, stored as a `c 0 0`
+# device or as a `.wh.` file) or an opaque directory (a `.wh..wh..opq` entry,
+# stored as an overlay xattr or file) is read by the node's own overlay
+# file system, or dropped by the builder, instead of being kept as the
+# store's data: deleted files come back, or the build fails. tar lists
+# each distinct layer once; any entry naming `.wh.` counts, so nothing of
+# the kind can slip through, at the cost of an image now and then imported
+# at boot that the store could have held.
+layer_problem() {
+    local digest="$1" verdict path why
+    verdict="${work}/verdicts/${digest#sha256:}"
+    if [[ ! -f "${verdict}" ]]; then
+        mkdir -p "${work}/verdicts"
+        path=$(blob "${digest}")
+        if ! LC_ALL=C tar --numeric-owner -tvf "${path}" >"${work}/listing" 2>"${work}/tar.err"; then
+            why=$(head -c 200 "${work}/tar.err")
+            echo "layer ${digest} cannot be listed by tar (${why//$'\n'/ })" >"${verdict}"
+        else
+            # Columns: MODE OWNER SIZE|MAJOR,MINOR DATE TIME NAME [-> TARGET]
+            awk -v layer="${digest}" '
+                function name(line) {
+                    # No {5}: mawk, the default awk of Debian, has no intervals.
+                    sub(/^[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +/, "", line)
+                    sub(/ (->|link to) .*$/, "", line)
+                    return line
+                }
+                found { next }
+                /^c/ && $3 == "0,0" { printf "a whiteout device %s in layer %s\n", name($0), layer; found = 1; next }
+                index($0, ".wh.") {
+                    n = name($0)
+                    if (n ~ /(^|\/)\.wh\.\.wh\.\.opq$/) {
+                        sub(/\.wh\.\.wh\.\.opq$/, "", n)
+                        printf "an opaque directory %s in layer %s\n", (n == "" ? "/" : n), layer
+                    } else {
+                        printf "a whiteout %s in layer %s\n", n, layer
+                    }
+                    found = 1
+                }
+            ' "${work}/listing" >"${verdict}"
+        fi
+    fi
+    cat "${verdict}"
+}
 
-# skopeo imports the images at boot. Of its dependencies' alternatives
-# (gnupg | gpg, container-network-stack) the smallest are named: apt would pick
-# gnupg and containernetworking-plugins, 50 MB more that skopeo never runs. The
-# node's CRI-O may have written files of /etc/containers: keep them.
-if ! command -v skopeo >/dev/null; then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        -o Dpkg::Options::=--force-confold skopeo gpg netavark
-    apt-get clean
-    rm -rf /var/lib/apt/lists/*
+: >"${work}/stored"
+if [[ "${mode}" == store ]]; then
+    # Which images the store can hold: every layer of theirs nests.
+    jq -r '.manifests[].digest' "${work}/index.json" | sort -u >"${work}/digests"
+    : >"${work}/store-digests"
+    : >"${work}/left"
+    while read -r digest; do
+        problem=""
+        manifest=$(blob "${digest}")
+        jq -r '.layers[].digest' "${manifest}" >"${work}/layers"
+        while read -r layer; do
+            problem=$(layer_problem "${layer}")
+            [[ -n "${problem}" ]] && break
+        done <"${work}/layers"
+        if [[ -z "${problem}" ]]; then
+            echo "${digest}" >>"${work}/store-digests"
+        else
+            jq -r --arg d "${digest}" --arg key "${ref_name}" --arg why "${problem}" \
+                '.manifests[] | select(.digest == $d) | "\(.annotations[$key]): \($why)"' \
+                "${work}/index.json" >>"${work}/left"
+        fi
+    done <"${work}/digests"
+
+    rm -rf "${store}"
+    if [[ -s "${work}/store-digests" ]]; then
+        # The boot import, run now into the store: the same skopeo copies,
+        # each manifest once, its other names from the stored layers.
+        mkdir -p "${work}/store-layout" "${store}"
+        cp "${out}/oci-layout" "${work}/store-layout/oci-layout"
+        ln -s "${content}/blobs" "${work}/store-layout/blobs"
+        jq --rawfile keep "${work}/store-digests" \
+            '.manifests |= map(select(.digest as $d | any($keep | split("\n")[]; . == $d)))' \
+            "${work}/index.json" >"${work}/store-layout/index.json"
+        # A build step has no CAP_SYS_ADMIN (BuildKit, buildah): skopeo, run
+        # as root without it, re-runs itself in a user namespace, which a
+        # chrooted process may not create (the two variables say that is
+        # done), and the overlay driver bind-mounts its directory onto itself
+        # (skip_mount_home) and test-mounts an overlay before it starts (a
+        # mount program it then never runs). Storing layers needs none of
+        # that: they are unpacked into their directories, never mounted.
+        _CONTAINERS_USERNS_CONFIGURED=1 _CONTAINERS_ROOTLESS_UID=1 \
+            KIND_CRIO_PRELOAD_LAYOUT="${work}/store-layout" \
+            KIND_CRIO_PRELOAD_STORAGE="overlay@${store}+${work}/store-run:overlay.skip_mount_home=true,overlay.mount_program=/bin/true" \
+            KIND_CRIO_PRELOAD_POLICY="${policy}" \
+            KIND_CRIO_PRELOAD_STATUS="${work}/store.status" \
+            bash "${importer}" | sed 's/^kind-crio-preload: /kind-crio: preload: store: /'
+        [[ -f "${work}/store.status" ]] || die "filling the store ${store} left no status (its output is above)"
+        while read -r outcome ref digest; do
+            if [[ "${outcome}" == imported ]]; then
+                echo "${ref} ${digest}" >>"${work}/stored"
+            else
+                echo "${ref}: its import into the store failed (above)" >>"${work}/left"
+            fi
+        done <"${work}/store.status"
+        # A last check of what was stored, whatever the layers said.
+        leak=$(find "${store}/overlay" -mindepth 3 -path "${store}/overlay/*/diff/*" \
+            \( -type c -o -name '.wh.*' \) -print -quit 2>/dev/null || true)
+        if [[ -n "${leak}" ]]; then
+            echo "kind-crio: preload: ${leak} in the store would be read as a whiteout of the node image's own layer: no store, every image is imported at boot"
+            rm -rf "${store}"
+            sed 's/ .*$/: the store was dropped/' "${work}/stored" >>"${work}/left"
+            : >"${work}/stored"
+        fi
+        rm -rf "${work}/store-run" "${store}/tmp" "${store}/mounts"
+        # Read as a native overlay store on the node, as it would have been
+        # written with CAP_SYS_ADMIN.
+        if [[ -f "${store}/overlay/.has-mount-program" ]]; then
+            printf false >"${store}/overlay/.has-mount-program"
+        fi
+        if [[ ! -s "${work}/stored" ]]; then
+            rm -rf "${store}"
+        fi
+    fi
 fi
-# Debian's golang-github-containers-common, which skopeo depends on, ships
-# short-name aliases (centos is quay.io/centos/centos, podman is
-# quay.io/podman/stable, ...) that CRI-O follows before its search
-# registries. kind's containerd has none: there every short name is Docker
-# Hub's, and so it is here.
-rm -f /etc/containers/registries.conf.d/shortnames.conf
 
-systemctl enable kind-crio-preload.service
+# The layout keeps for the boot import only what the store does not hold;
+# stored.txt says what it holds (REF DIGEST lines, as images.txt).
+sort "${work}/stored" >"${out}/stored.txt"
+jq --rawfile stored "${out}/stored.txt" --arg key "${ref_name}" '
+    ($stored | split("\n") | map(select(. != "") | split(" ")[0])) as $held
+    | .manifests |= map(select(.annotations[$key] as $r | any($held[]; . == $r) | not))' \
+    "${work}/index.json" >"${out}/index.json"
+stored_count=$(wc -l <"${out}/stored.txt")
+left_count=$(jq '.manifests | length' "${out}/index.json")
+
+if ((stored_count > 0)); then
+    # Name the store in the storage configuration CRI-O, skopeo and podman
+    # read: CRI-O takes its storage options from it unless crio.conf sets
+    # its own (kind-crio's drop-in does not).
+    mkdir -p "${storage_conf%/*}"
+    if [[ ! -f "${storage_conf}" ]]; then
+        cat >"${storage_conf}" <<CONF
+# Written by kind-crio. CRI-O's own store is on the node's /var volume; the
+# images kind preloaded are in a read-only store in the node image, built
+# with it, which CRI-O reads beside its own ("additional image store").
+[storage]
+driver = "overlay"
+graphroot = "/var/lib/containers/storage"
+runroot = "/run/containers/storage"
+
+[storage.options]
+additionalimagestores = ["${store}"]
+CONF
+    elif grep -q '^[[:space:]]*additionalimagestores' "${storage_conf}"; then
+        die "${storage_conf} lists additional image stores already; add ${store} to them, or build with --preload boot"
+    elif grep -q '^\[storage\.options\]' "${storage_conf}"; then
+        sed -i "/^\[storage\.options\]/a additionalimagestores = [\"${store}\"]" "${storage_conf}"
+    else
+        printf '\n[storage.options]\nadditionalimagestores = ["%s"]\n' "${store}" >>"${storage_conf}"
+    fi
+    echo "kind-crio: preload: ${stored_count} of ${count} images are in the read-only store ${store} (${storage_conf} names it)"
+fi
+if [[ "${mode}" == store && -s "${work}/left" ]]; then
+    echo "kind-crio: preload: left for the boot import (${left_count}), which the store cannot hold:"
+    sort -u "${work}/left" | sed 's/^/  /'
+fi
+
+if [[ "${layout_only}" == false ]]; then
+    systemctl enable kind-crio-preload.service
+fi

@@ -176,6 +176,7 @@ fn sample_inputs() -> Result<dockerfile::Inputs> {
             .map_err(anyhow::Error::msg)?,
         arch: dockerfile::Arch::Amd64,
         mirrors: vec![],
+        preload: dockerfile::Preload::Store,
     })
 }
 

@@ -5,8 +5,10 @@
 //! - `images.txt` (`REFERENCE DIGEST` a line): what the image recorded at
 //!   build time.
 //! - `preload.status` (`OUTCOME REFERENCE DIGEST` a line, OUTCOME one of
-//!   `imported`, `present`, `failed`): what the boot-time import did with
-//!   each recorded image; written atomically when the import finishes.
+//!   `stored`, `imported`, `present`, `failed`): what the boot-time import
+//!   did with each recorded image, `stored` for those the build put in the
+//!   node image's read-only store; written atomically when the import
+//!   finishes.
 //! - CRI-O's journal: `(*Server).PullImage` in cri-o's `server/image_pull.go`
 //!   logs `Pulling image: REF` (`log.Infof(ctx, "Pulling image: %s", image)`,
 //!   at the default `log_level` info, unchanged from v1.24 to v1.36) before
@@ -97,6 +99,8 @@ impl Recorded {
 /// What the boot-time import did with one recorded image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// In the node image's read-only store since the build.
+    Stored,
     Imported,
     Present,
     Failed,
@@ -124,11 +128,12 @@ pub fn parse_status(text: &str) -> Result<Vec<StatusLine>> {
             ),
         };
         let outcome = match outcome {
+            "stored" => Outcome::Stored,
             "imported" => Outcome::Imported,
             "present" => Outcome::Present,
             "failed" => Outcome::Failed,
             other => bail!(
-                "{STATUS_FILE} line {}: outcome {other:?} is none of imported, present, failed",
+                "{STATUS_FILE} line {}: outcome {other:?} is none of stored, imported, present, failed",
                 n + 1
             ),
         };
@@ -142,7 +147,7 @@ pub fn parse_status(text: &str) -> Result<Vec<StatusLine>> {
 }
 
 /// What is wrong with a finished preload: every recorded image must be
-/// imported or present, and none may have failed.
+/// stored, imported or present, and none may have failed.
 pub fn status_problems(recorded: &Recorded, status: &[StatusLine]) -> Vec<String> {
     let mut problems: Vec<String> = status
         .iter()
@@ -163,11 +168,12 @@ pub fn status_problems(recorded: &Recorded, status: &[StatusLine]) -> Vec<String
     problems
 }
 
-/// `9 imported, 1 failed: registry.k8s.io/etcd:3.6.4-0`: the counts that are
-/// not zero, then the images that failed.
+/// `8 in the image's store, 1 imported, 1 failed: registry.k8s.io/etcd:3.6.4-0`:
+/// the counts that are not zero, then the images that failed.
 pub fn summary(status: &[StatusLine]) -> String {
     let count = |o: Outcome| status.iter().filter(|l| l.outcome == o).count();
     let counts: Vec<String> = [
+        (Outcome::Stored, "in the image's store"),
         (Outcome::Imported, "imported"),
         (Outcome::Present, "already present"),
         (Outcome::Failed, "failed"),
@@ -446,7 +452,7 @@ registry.k8s.io/pause:3.10.1 sha256:278fb9dbcca9518083ad1e11276933a2e96f23de604a
             .to_string();
         assert_eq!(
             err,
-            "/run/kind-crio/preload.status line 2: outcome \"pulled\" is none of imported, present, failed"
+            "/run/kind-crio/preload.status line 2: outcome \"pulled\" is none of stored, imported, present, failed"
         );
     }
 
@@ -494,6 +500,27 @@ registry.k8s.io/pause:3.10.1 sha256:278fb9dbcca9518083ad1e11276933a2e96f23de604a
             .map(|l| format!("imported {l}\n"))
             .collect();
         assert_eq!(summary(&parse_status(&ok).unwrap()), "6 imported");
+        // The read-only store held all but one, which failed at boot.
+        let stored: String = IMAGES_TXT
+            .lines()
+            .map(|l| {
+                let outcome = if l.contains("/etcd:") {
+                    "failed"
+                } else {
+                    "stored"
+                };
+                format!("{outcome} {l}\n")
+            })
+            .collect();
+        let stored = parse_status(&stored).unwrap();
+        assert_eq!(
+            summary(&stored),
+            "5 in the image's store, 1 failed: registry.k8s.io/etcd:3.6.4-0"
+        );
+        assert_eq!(
+            status_problems(&recorded(), &stored),
+            ["registry.k8s.io/etcd:3.6.4-0 failed to import"]
+        );
         assert_eq!(summary(&[]), "no image recorded");
     }
 

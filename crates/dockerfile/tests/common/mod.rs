@@ -1,10 +1,10 @@
 //! The matrix of rendered contexts every test of this crate looks at: each
 //! Kubernetes generation kind-crio must handle, each CRI-O source, with and
-//! without mirrors.
+//! without mirrors, each way of preloading.
 
 #![allow(dead_code)] // each test file uses part of it
 
-use dockerfile::{Arch, CrioSource, CrioStream, Inputs, Mirror, RepoUrl};
+use dockerfile::{Arch, CrioSource, CrioStream, Inputs, Mirror, Preload, RepoUrl};
 use registry::{ImageRef, KubernetesVersion};
 
 pub struct Case {
@@ -45,7 +45,13 @@ fn inputs(k: &str, stream: Option<&str>, source: Source, mirrors: &[&str]) -> In
             .iter()
             .map(|m| Mirror::parse(m).expect("valid mirror"))
             .collect(),
+        preload: Preload::Store,
     }
+}
+
+fn with_preload(mut inputs: Inputs, preload: Preload) -> Inputs {
+    inputs.preload = preload;
+    inputs
 }
 
 enum Source {
@@ -64,6 +70,14 @@ pub fn matrix() -> Vec<Case> {
         Case {
             name: "k8s-1.31-stable",
             inputs: inputs("v1.31.0", None, Source::Apt, &[]),
+        },
+        Case {
+            name: "k8s-1.31-stable-preload-boot",
+            inputs: with_preload(inputs("v1.31.0", None, Source::Apt, &[]), Preload::Boot),
+        },
+        Case {
+            name: "k8s-1.31-stable-preload-none",
+            inputs: with_preload(inputs("v1.31.0", None, Source::Apt, &[]), Preload::None),
         },
         Case {
             name: "k8s-1.34-stable-mirrors",

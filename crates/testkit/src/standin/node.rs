@@ -828,28 +828,7 @@ fn remove_rootfs(rootfs: &Path) {
     let Ok(canonical) = std::fs::canonicalize(rootfs) else {
         return;
     };
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let mut below: Vec<&str> = mounts
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .filter(|m| Path::new(m).starts_with(&canonical))
-        .collect();
-    // Deepest first.
-    below.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    for mount in &below {
-        let _ = Command::new("umount")
-            .args(["--lazy", mount])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    let still_mounted = std::fs::read_to_string("/proc/self/mounts")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .any(|m| Path::new(m).starts_with(&canonical));
-    if !still_mounted {
+    if crate::unmount_below(&canonical) {
         let _ = std::fs::remove_dir_all(&canonical);
     }
 }

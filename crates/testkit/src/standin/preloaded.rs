@@ -10,9 +10,24 @@ use crate::containerd::Containerd;
 use crate::oci::{self, ImageSpec, Packaging};
 
 /// The stand-ins preloaded into the node image: kind's shapes, about 48 KiB
-/// of layers in all (the node image stays small).
+/// of layers in all (the node image stays small), and one image whose upper
+/// layer deletes a file of the layer below (a whiteout), which a read-only
+/// store nested in the node image's layer cannot hold.
 pub fn preloaded_images() -> Vec<ImageSpec> {
-    oci::kind_like_set(48 * 1024)
+    let mut set = oci::kind_like_set(48 * 1024);
+    set.push(whiteout_image());
+    set
+}
+
+/// An image of kind's whose second layer deletes the first layer's
+/// `data/layer-0.bin`.
+pub fn whiteout_image() -> ImageSpec {
+    ImageSpec::new(
+        "docker.io/kindest/local-path-helper:v20241212-8ac705d0",
+        Packaging::AmdOfTwo(oci::Media::Oci),
+        &[4096, 2048],
+    )
+    .with_whiteout()
 }
 
 /// A stand-in set shaped like the one `kind build node-image` preloads for

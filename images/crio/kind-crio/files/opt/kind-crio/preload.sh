@@ -14,9 +14,14 @@
 # skopeo's message, the others are imported, and the exit status is 0
 # whatever happened.
 #
+# The images the build stored in the node image's read-only store (CRI-O's
+# additional image store), listed in the layout's stored.txt, are not in its
+# index.json: nothing is imported for them.
+#
 # When it is done it writes the status file (absent while it runs; written to
 # a temporary file, then renamed): one line per recorded reference,
-# "OUTCOME REFERENCE DIGEST", OUTCOME one of imported, present, failed.
+# "OUTCOME REFERENCE DIGEST", OUTCOME one of stored (in the read-only store),
+# imported, present, failed.
 #
 # Environment (the defaults are the node's):
 #   KIND_CRIO_PRELOAD_LAYOUT   the recorded layout      (/opt/kind-crio/preload)
@@ -119,14 +124,25 @@ write_status() {
     log "cannot write ${status_file}"
 }
 
-# Nothing imported: every recorded reference failed, by images.txt (which
-# needs no jq to read).
+# What the read-only store holds, by stored.txt: "stored REF DIGEST" lines.
+declare -A held=()
+if [[ -f "${layout}/stored.txt" ]]; then
+    while read -r ref digest; do
+        held["${ref}"]="${digest}"
+        echo "stored ${ref} ${digest}" >>"${work}/status"
+    done <"${layout}/stored.txt"
+fi
+
+# Nothing imported: every recorded reference the store does not hold failed,
+# by images.txt (which needs no jq to read).
 none_imported() {
     local ref digest
     if [[ -f "${layout}/images.txt" ]]; then
         while read -r ref digest; do
-            echo "failed ${ref} ${digest}"
-        done <"${layout}/images.txt" >"${work}/status"
+            if [[ -z "${held["${ref}"]:-}" ]]; then
+                echo "failed ${ref} ${digest}"
+            fi
+        done <"${layout}/images.txt" >>"${work}/status"
     fi
     write_status
 }
@@ -220,6 +236,9 @@ done
 write_status
 took=$(($(now_ms) - started))
 summary="${count} images: ${imported} imported, ${present} already present, ${failed} failed"
+if ((${#held[@]} > 0)); then
+    summary="${#held[@]} images in the node image's store; ${summary}"
+fi
 if ((failed > 0)); then
     summary="${summary} (${failures# }; CRI-O will pull them)"
 fi
