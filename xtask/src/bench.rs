@@ -31,11 +31,17 @@ Needs docker-registry and skopeo (Debian packages). Prints, per repository size,
 median wall time of each client, the ratio ours/skopeo, and the time of one bare HTTP
 GET of the same list (the registry's own share, which no client can go below).")]
     Tags(BenchTagsArgs),
-    /// Time the first-boot import of kind's preloaded images into CRI-O's storage.
+    /// Time preloading kind's images into CRI-O against containerd's own unpack of them.
     #[command(after_help = "\
-Needs containerd, skopeo and jq (Debian packages). Loads stand-in images into a private
-containerd as kind does, records them with the rendered preload-record.sh, then times the
-rendered preload.sh into a fresh store against decompressing the same layers (gzip -dc).")]
+Needs root and containerd, skopeo, podman and jq (Debian packages; containerd 2.x from
+target/tools where .ci/sid-tools installed it, and pigz for unpigz, as kind's node has).
+Loads stand-in images (--set kind-sized: kind's set at about its real sizes; --set small
+--mib N) into a private containerd as kind does, then times, interleaved, on 1 node and on
+3 at once: containerd unpacking them and creating and mounting a container of each (the
+anchor); the boot import (the rendered preload.sh); and the read-only store the rendered
+preload-record.sh fills, read by podman beside a fresh store (podman images; podman create
++ mount). Prints medians, the ratios to containerd's, the size the store adds to the node
+image, and whether each target is met.")]
     Preload(preload::BenchPreloadArgs),
 }
 
