@@ -28,9 +28,10 @@
 //! 2. `e2e` with the same name again: refused before anything runs, and the
 //!    user's cluster is still there.
 //! 3. `load-image` into the retained nodes.
-//! 4. `e2e` without `--retain` on an image with one preloaded image broken
-//!    (with the store: in the base image, so the build leaves it to the boot
-//!    import, which fails): the failure path reports the failed import,
+//! 4. `e2e` without `--retain` on an image built (with the store, on either
+//!    engine: the full-size set through each engine's builder) from a base
+//!    with one preloaded image broken, which the build leaves to the boot
+//!    import, which fails: the failure path reports the failed import,
 //!    collects the journals and deletes the cluster, and no node container
 //!    is left.
 
@@ -276,7 +277,6 @@ fn tier(test: &str, engine: &'static str, node: NodeSpec, preload: Preload) {
     for image in [
         node_image.as_str(),
         "localhost/kind-crio-test/crio-node:v1.34.0",
-        "localhost/kind-crio-test/crio-node:broken",
         "localhost/kind-crio-test/crio-node-broken:v1.34.0",
         "localhost/kind-crio-test/node-broken:v1.34.0",
         "localhost/kc-tier-app:dev",
@@ -316,7 +316,7 @@ fn podman_storage(dir: &Path) -> PathBuf {
 fn prove(env: &Env, config: &Path, node_image: &str, cluster: &str, preload: Preload) {
     let config = config.to_str().expect("utf-8");
     let bundle = standin::crio_bundle(&env.dir, "amd64", KUBERNETES);
-    let build = |node_image: &str, image: &str| {
+    let build = |node_image: &str, image: &str, preload: Preload| {
         let built = env.xtask(&[
             "--config",
             config,
@@ -337,7 +337,7 @@ fn prove(env: &Env, config: &Path, node_image: &str, cluster: &str, preload: Pre
         assert!(built.status.success(), "build-image:\n{}", text(&built));
         format!("{image}:{KUBERNETES}")
     };
-    let image = build(node_image, "localhost/kind-crio-test/crio-node");
+    let image = build(node_image, "localhost/kind-crio-test/crio-node", preload);
 
     // 1. A 1+2 cluster, kept.
     let e2e = |image: &str, retain: bool| {
@@ -430,17 +430,18 @@ fn prove(env: &Env, config: &Path, node_image: &str, cluster: &str, preload: Pre
     assert!(deleted.status.success(), "{}", text(&deleted));
 
     // 4. One preloaded image broken: reported; the cluster goes, logs stay.
-    let broken = match preload {
-        Preload::Boot => break_one_image(env, &image),
-        Preload::Store => {
-            let base = break_one_image_in(
-                env,
-                node_image,
-                "localhost/kind-crio-test/node-broken:v1.34.0",
-            );
-            build(&base, "localhost/kind-crio-test/crio-node-broken")
-        }
-    };
+    // Broken in the base and built with the store (on either engine): the
+    // build leaves it to the boot import, which fails.
+    let base = break_one_image(
+        env,
+        node_image,
+        "localhost/kind-crio-test/node-broken:v1.34.0",
+    );
+    let broken = build(
+        &base,
+        "localhost/kind-crio-test/crio-node-broken",
+        Preload::Store,
+    );
     let _ = std::fs::remove_dir_all(&logs);
     let volumes_before = env.volumes();
     let last = e2e(&broken, false);
@@ -776,14 +777,10 @@ fn load_image(env: &Env, config: &str, cluster: &str, nodes: &[String]) {
     }
 }
 
-/// The built image with the largest preloaded blob (a layer of
-/// kube-apiserver) overwritten in the middle: same size, wrong digest.
-fn break_one_image(env: &Env, image: &str) -> String {
-    break_one_image_in(env, image, "localhost/kind-crio-test/crio-node:broken")
-}
-
-/// `image` with its largest containerd blob broken, as `broken`.
-fn break_one_image_in(env: &Env, image: &str, broken: &str) -> String {
+/// `image` (a kind node image) as `broken`, with its largest preloaded blob
+/// (a layer of kube-apiserver) overwritten in the middle: same size, wrong
+/// digest.
+fn break_one_image(env: &Env, image: &str, broken: &str) -> String {
     let context = env.dir.join("broken");
     std::fs::create_dir_all(&context).expect("context");
     std::fs::write(
