@@ -63,7 +63,7 @@ impl Context {
 pub fn render(inputs: &Inputs) -> Context {
     let mut ctx = Context::default();
     ctx.add("kind-crio/install-crio.sh", install_script(inputs), true);
-    ctx.add("kind-crio/configure-node.sh", configure_script(), true);
+    ctx.add("kind-crio/configure-node.sh", CONFIGURE_SCRIPT, true);
     ctx.add(
         "kind-crio/files/etc/crio/crio.conf.d/99-kind-crio.conf",
         crio_dropin(inputs),
@@ -346,37 +346,7 @@ fn bundle_install(tarball: &str) -> String {
     )
 }
 
-fn configure_script() -> String {
-    format!("{SCRIPT_HEADER}{CONFIGURE_BODY}")
-}
-
-const CONFIGURE_BODY: &str = r#"# Points the kind node at CRI-O instead of containerd.
-
-# kind preloads the pause image that containerd's sandbox_image names; CRI-O
-# must use that one, or every pod start pulls another.
-pause=$(sed -n -E 's/^[[:space:]]*sandbox_image[[:space:]]*=[[:space:]]*"([^"]+)".*/\1/p' /etc/containerd/config.toml | head -n 1)
-if [[ -z "${pause}" ]]; then
-    echo "kind-crio: no sandbox_image in /etc/containerd/config.toml; cannot tell which pause image kind preloaded" >&2
-    exit 1
-fi
-if [[ ! "${pause}" =~ ^[A-Za-z0-9][A-Za-z0-9./:_@-]*$ ]]; then
-    echo "kind-crio: sandbox_image ${pause} is not an image reference" >&2
-    exit 1
-fi
-
-cp -R /kind-crio/files/. /
-sed -i "s|@PAUSE_IMAGE@|${pause}|g" /etc/crio/crio.conf.d/99-kind-crio.conf
-
-# kindnet writes /etc/cni/net.d/10-kindnet.conflist when the cluster starts.
-# CRI-O uses the lexically first config, so a bridge config shipped by CRI-O
-# or podman would win or race it: remove them.
-if [[ -d /etc/cni/net.d ]]; then
-    find /etc/cni/net.d -maxdepth 1 -type f \( -name '*bridge*' -o -name '*podman*' -o -name '*crio*' \) -print -delete
-fi
-
-systemctl disable containerd.service
-systemctl enable crio.service
-"#;
+const CONFIGURE_SCRIPT: &str = include_str!("../context/kind-crio/configure-node.sh");
 
 fn crio_dropin(inputs: &Inputs) -> String {
     let manager = inputs.cgroup_manager();
@@ -408,15 +378,13 @@ fn crio_dropin(inputs: &Inputs) -> String {
     )
 }
 
-const CRICTL_YAML: &str = "runtime-endpoint: unix:///var/run/crio/crio.sock\n\
-image-endpoint: unix:///var/run/crio/crio.sock\n";
+const CRICTL_YAML: &str = include_str!("../context/kind-crio/files/etc/crictl.yaml");
 
-const KUBELET_DEFAULTS: &str = "KUBELET_EXTRA_ARGS=--runtime-cgroups=/system.slice/crio.service\n";
+const KUBELET_DEFAULTS: &str = include_str!("../context/kind-crio/files/etc/default/kubelet");
 
-const KUBELET_DROPIN: &str = "# Written by kind-crio: the kubelet talks to CRI-O, so start it after CRI-O.\n\
-[Unit]\n\
-Wants=crio.service\n\
-After=crio.service\n";
+const KUBELET_DROPIN: &str = include_str!(
+    "../context/kind-crio/files/etc/systemd/system/kubelet.service.d/20-kind-crio.conf"
+);
 
 /// How CRI-O (and podman, skopeo, buildah in the node) complete a short name.
 /// CRI-O's image status, container creation and pulls take the candidates of
@@ -425,19 +393,8 @@ After=crio.service\n";
 /// registry gives one candidate, which every short-name mode accepts without
 /// a prompt; `disabled` is the mode that never prompts, never refuses a list
 /// and never records an alias, as containerd, which has no list, never does.
-const SHORT_NAMES_CONF: &str = "\
-# Written by kind-crio: a short image name means Docker Hub, as in kind's
-# containerd: nginx is docker.io/library/nginx, my-app:dev is
-# docker.io/library/my-app:dev. CRI-O's packages listed quay.io as well until
-# late 2025, and CRI-O 1.34 and later refuse a short name with two candidates.
-# Drop-ins apply in lexical order and the last one that sets a key wins: this
-# name sorts after the package's crio.conf (its bundle's registries.conf).
-unqualified-search-registries = [\"docker.io\"]
-# Never prompt and never record an alias: for podman, skopeo and buildah in
-# the node. CRI-O 1.34 and later take their mode from crio.conf (\"enforcing\"),
-# which accepts a name with a single candidate.
-short-name-mode = \"disabled\"
-";
+const SHORT_NAMES_CONF: &str =
+    include_str!("../context/kind-crio/files/etc/containers/registries.conf.d/zz-kind-crio.conf");
 
 fn mirrors_conf(inputs: &Inputs) -> String {
     let mut s =

@@ -116,11 +116,18 @@ pub fn matrix() -> Vec<Case> {
     ]
 }
 
-/// The whole context as one reviewable text: each file with its mode.
+/// The whole context as one reviewable text: each file with its mode. A
+/// file that is not rendered (the same bytes as under `context/`, which is
+/// where it is reviewed) is named, not repeated.
 pub fn dump(ctx: &dockerfile::Context) -> String {
     let mut out = String::new();
+    let statics = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("context");
     for (path, file) in &ctx.files {
         let mode = if file.executable { "0755" } else { "0644" };
+        if std::fs::read(statics.join(path)).is_ok_and(|c| c == file.contents) {
+            out.push_str(&format!("=== {path} ({mode}) = context/{path}\n"));
+            continue;
+        }
         out.push_str(&format!("=== {path} ({mode})\n"));
         match std::str::from_utf8(&file.contents) {
             Ok(text) if !path.ends_with(".tar.gz") => out.push_str(text),
