@@ -220,7 +220,7 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
     plan.native(
         "Checking generated files",
         "cargo xtask codegen --check",
-        || crate::codegen::run(&crate::codegen::CodegenArgs { check: true }, &root),
+        || crate::codegen::run(&crate::codegen::CodegenArgs { check: true }, &root, false),
     );
     plan.cmd(
         "Linting Rust (clippy, warnings denied)",

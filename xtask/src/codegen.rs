@@ -57,7 +57,7 @@ fn generated() -> Result<Vec<Tree>> {
     ])
 }
 
-pub fn run(args: &CodegenArgs, root: &Path) -> Result<()> {
+pub fn run(args: &CodegenArgs, root: &Path, dry_run: bool) -> Result<()> {
     let trees = generated()?;
     if args.check {
         let mut stale = Vec::new();
@@ -71,6 +71,29 @@ pub fn run(args: &CodegenArgs, root: &Path) -> Result<()> {
             );
         }
         eprintln!("generated files are up to date");
+        return Ok(());
+    }
+    if dry_run {
+        // What would be written, and which files that changes; nothing is.
+        for (n, tree) in trees.iter().enumerate() {
+            let stale = compare(tree, &root.join(tree.root))?;
+            let verb = if tree.exclusive {
+                "Replacing"
+            } else {
+                "Writing"
+            };
+            println!(
+                "{}. {verb} {} ({} files; {})",
+                n + 1,
+                tree.root,
+                tree.files.len(),
+                if stale.is_empty() {
+                    "all up to date".to_owned()
+                } else {
+                    format!("changes {}", stale.join(", "))
+                }
+            );
+        }
         return Ok(());
     }
     for tree in &trees {

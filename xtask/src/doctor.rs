@@ -81,69 +81,119 @@ pub fn check_capabilities(out: &str, engine: Engine) -> Result<()> {
     )
 }
 
-pub fn run(args: &DoctorArgs, engine: Engine, image: &str, ui: &Ui) -> Result<()> {
+/// One check: what it looks at, and the command that asks.
+enum Probe {
+    Kind,
+    Kubectl,
+    Engine,
+    Privileged,
+}
+
+/// The checks in order, each with its name and command: one list for the
+/// run and for the dry run's plan.
+fn probes<'a>(sh: &'a Shell, engine: Engine, image: &str) -> Vec<(Probe, String, xshell::Cmd<'a>)> {
+    let (server, client) = ("{{.Server.Version}}", "{{.Version}}");
+    let e = engine.to_string();
+    let probe = "grep CapBnd /proc/self/status; cat /proc/sys/kernel/cap_last_cap";
+    vec![
+        (Probe::Kind, "kind".to_owned(), cmd!(sh, "kind version")),
+        (
+            Probe::Kubectl,
+            "kubectl".to_owned(),
+            cmd!(sh, "kubectl version --client"),
+        ),
+        (
+            Probe::Engine,
+            e.clone(),
+            match engine {
+                Engine::Docker => cmd!(sh, "docker version --format {server}"),
+                Engine::Podman => cmd!(sh, "podman version --format {client}"),
+            },
+        ),
+        (
+            Probe::Privileged,
+            "privileged capabilities".to_owned(),
+            cmd!(
+                sh,
+                "{e} run --rm --privileged --entrypoint sh {image} -c {probe}"
+            ),
+        ),
+    ]
+}
+
+/// What a check's output says: the detail shown under its status line, or
+/// the problem.
+fn judge(probe: &Probe, out: Result<String>, engine: Engine, image: &str) -> Result<String> {
+    match probe {
+        Probe::Kind => {
+            let out = out.context(
+                "kind is not installed: see https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+            )?;
+            let (major, minor) = parse_kind_version(&out)
+                .with_context(|| format!("cannot read `kind version`: {out}"))?;
+            if (major, minor) < MIN_KIND {
+                bail!(
+                    "{out}: kind-crio needs kind v{}.{}.0 or newer",
+                    MIN_KIND.0,
+                    MIN_KIND.1
+                );
+            }
+            Ok(out)
+        }
+        Probe::Kubectl => {
+            let out = out
+                .context("kubectl is not installed: see https://kubernetes.io/docs/tasks/tools/")?;
+            Ok(out.lines().next().unwrap_or_default().to_owned())
+        }
+        Probe::Engine => {
+            let out = out.with_context(|| {
+                format!("{engine} is not installed or its daemon is not running")
+            })?;
+            // Only a hint: the capability check below is what decides.
+            let old = engine == Engine::Docker
+                && parse_docker_major(&out).is_some_and(|m| m < MIN_DOCKER);
+            Ok(if old {
+                format!(
+                    "Docker {out} (before 23.0 privileged containers may lack capabilities; the next check decides)"
+                )
+            } else {
+                format!("{engine} {out}")
+            })
+        }
+        Probe::Privileged => {
+            let out =
+                out.with_context(|| format!("cannot run a privileged container from {image}"))?;
+            check_capabilities(&out, engine)?;
+            Ok(format!(
+                "every capability reaches privileged containers ({image})"
+            ))
+        }
+    }
+}
+
+pub fn run(args: &DoctorArgs, engine: Engine, image: &str, ui: &Ui, dry_run: bool) -> Result<()> {
     let sh = Shell::new()?;
-    let mut failed = Vec::new();
-    let mut check = |name: &str, f: &dyn Fn() -> Result<String>| match ui.step(name, f) {
-        Ok(detail) => eprintln!("   {detail}"),
-        Err(e) => {
-            eprintln!("   {e:#}");
-            failed.push(name.to_owned());
-        }
-    };
-    check("kind", &|| {
-        let out = read(cmd!(sh, "kind version")).context(
-            "kind is not installed: see https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
-        )?;
-        let (major, minor) = parse_kind_version(&out)
-            .with_context(|| format!("cannot read `kind version`: {out}"))?;
-        if (major, minor) < MIN_KIND {
-            bail!(
-                "{out}: kind-crio needs kind v{}.{}.0 or newer",
-                MIN_KIND.0,
-                MIN_KIND.1
-            );
-        }
-        Ok(out)
-    });
-    check("kubectl", &|| {
-        let out = read(cmd!(sh, "kubectl version --client"))
-            .context("kubectl is not installed: see https://kubernetes.io/docs/tasks/tools/")?;
-        Ok(out.lines().next().unwrap_or_default().to_owned())
-    });
-    let engine_name = engine.to_string();
-    check(&engine_name, &|| {
-        let (server, client) = ("{{.Server.Version}}", "{{.Version}}");
-        let out = read(match engine {
-            Engine::Docker => cmd!(sh, "docker version --format {server}"),
-            Engine::Podman => cmd!(sh, "podman version --format {client}"),
-        })
-        .with_context(|| format!("{engine} is not installed or its daemon is not running"))?;
-        // Only a hint: the capability check below is what decides.
-        let old =
-            engine == Engine::Docker && parse_docker_major(&out).is_some_and(|m| m < MIN_DOCKER);
-        Ok(if old {
-            format!(
-                "Docker {out} (before 23.0 privileged containers may lack capabilities; the next check decides)"
-            )
-        } else {
-            format!("{engine} {out}")
-        })
-    });
     let image = args.image.clone().unwrap_or_else(|| image.to_owned());
-    check("privileged capabilities", &|| {
-        let e = engine.to_string();
-        let probe = "grep CapBnd /proc/self/status; cat /proc/sys/kernel/cap_last_cap";
-        let out = read(cmd!(
-            sh,
-            "{e} run --rm --privileged --entrypoint sh {image} -c {probe}"
-        ))
-        .with_context(|| format!("cannot run a privileged container from {image}"))?;
-        check_capabilities(&out, engine)?;
-        Ok(format!(
-            "every capability reaches privileged containers ({image})"
-        ))
-    });
+    let probes = probes(&sh, engine, &image);
+    if dry_run {
+        // The same commands, printed as a plan; none of them runs.
+        let mut plan = crate::step::Plan::new();
+        for (_, name, cmd) in probes {
+            plan.cmd(format!("Checking {name}"), cmd);
+        }
+        print!("{}", plan.render());
+        return Ok(());
+    }
+    let mut failed = Vec::new();
+    for (probe, name, cmd) in probes {
+        match ui.step(&name, || judge(&probe, read(cmd), engine, &image)) {
+            Ok(detail) => eprintln!("   {detail}"),
+            Err(e) => {
+                eprintln!("   {e:#}");
+                failed.push(name);
+            }
+        }
+    }
     if failed.is_empty() {
         Ok(())
     } else {

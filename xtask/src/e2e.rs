@@ -190,7 +190,7 @@ pub fn plan<'a>(
             let doctor = crate::doctor::DoctorArgs {
                 image: Some(image.to_owned()),
             };
-            match crate::doctor::run(&doctor, engine, image, &ui) {
+            match crate::doctor::run(&doctor, engine, image, &ui, false) {
                 Err(e) if args.ignore_doctor => {
                     eprintln!("   WARNING: {e:#}; going on (--ignore-doctor)");
                     Ok(())

@@ -110,12 +110,12 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
         Command::LoadImage(args) => load_image::run(&args, config.engine, ui, cli.dry_run),
         Command::Doctor(args) => {
             let image = format!("{}:{}", config.image_repository, config.kubernetes);
-            doctor::run(&args, config.engine, &image, ui)
+            doctor::run(&args, config.engine, &image, ui, cli.dry_run)
         }
-        Command::Render(args) => render::run(&args, &config),
+        Command::Render(args) => render::run(&args, &config, cli.dry_run),
         Command::Codegen(args) => {
             let sh = project_shell()?;
-            codegen::run(&args, &sh.current_dir())
+            codegen::run(&args, &sh.current_dir(), cli.dry_run)
         }
         Command::Config => {
             print!("{}{}", config.to_toml(), config.explain_defaults());

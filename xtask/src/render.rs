@@ -307,7 +307,7 @@ fn bundle_source(given: Option<&str>, stream: &CrioStream, arch: Arch) -> Result
     }
 }
 
-pub fn run(args: &RenderArgs, config: &Config) -> Result<()> {
+pub fn run(args: &RenderArgs, config: &Config, dry_run: bool) -> Result<()> {
     match &args.what {
         RenderWhat::KindConfig(a) => {
             print!("{}", a.render(read_config_source)?);
@@ -330,6 +330,19 @@ pub fn run(args: &RenderArgs, config: &Config) -> Result<()> {
                     "{} is not empty; give a new or empty directory so no stale file ends up in the build",
                     out.display()
                 );
+            }
+            if dry_run {
+                // What would be written; nothing is.
+                println!(
+                    "1. Writing {} files into {} (inputs digest {})",
+                    ctx.files.len(),
+                    out.display(),
+                    ctx.inputs_digest().unwrap_or("?")
+                );
+                for path in ctx.files.keys() {
+                    println!("   {path}");
+                }
+                return Ok(());
             }
             dockerfile::write_context(&ctx, out)
                 .with_context(|| format!("cannot write the context into {}", out.display()))?;

@@ -1295,3 +1295,80 @@ fn terminal_colour_follows_no_color() {
         "{dumb:?}"
     );
 }
+
+/// `--dry-run codegen`, `--dry-run render context` and `--dry-run doctor`
+/// print what they would do, exit 0, write nothing and run nothing: every
+/// program doctor asks is a stand-in here that leaves a mark if it runs.
+#[test]
+fn dry_run_codegen_render_and_doctor_write_and_run_nothing() {
+    let sandbox = Sandbox::new("dry_run_codegen_render_and_doctor_write_and_run_nothing");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let generated = ["images/crio/Dockerfile", "configs/kind-crio.yaml"];
+    let mtimes = || -> Vec<std::time::SystemTime> {
+        generated
+            .iter()
+            .map(|p| {
+                std::fs::metadata(root.join(p))
+                    .and_then(|m| m.modified())
+                    .unwrap_or_else(|e| panic!("{p}: {e}"))
+            })
+            .collect()
+    };
+    let before = mtimes();
+    let run = sandbox.run(&["--dry-run", "codegen"]);
+    let plan = run.ok();
+    assert!(
+        plan.starts_with("1. Replacing images/crio (") && plan.contains("\n2. Writing configs ("),
+        "{run}"
+    );
+    assert_eq!(mtimes(), before, "--dry-run codegen wrote files");
+
+    let out = sandbox.path().join("context");
+    let run = sandbox.run(&[
+        "--dry-run",
+        "render",
+        "context",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let plan = run.ok();
+    assert!(
+        plan.starts_with("1. Writing ") && plan.contains("\n   Dockerfile\n"),
+        "{run}"
+    );
+    assert!(
+        !out.exists(),
+        "--dry-run render context wrote {}",
+        out.display()
+    );
+
+    let bin = sandbox.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("a bin directory");
+    let mark = sandbox.path().join("ran");
+    for program in ["kind", "kubectl", "docker", "podman"] {
+        let path = bin.join(program);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho {program} >>'{}'\n", mark.display()),
+        )
+        .expect("a stand-in program");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let mut cmd = sandbox.xtask(&["--dry-run", "doctor", "--image", "kindest/node:v1.34.0"]);
+    cmd.env("PATH", &bin);
+    let run = self::run(cmd);
+    let plan = run.ok();
+    for line in [
+        "1. Checking kind\n   $ kind version\n",
+        "2. Checking kubectl\n   $ kubectl version --client\n",
+        "$ docker run --rm --privileged --entrypoint sh kindest/node:v1.34.0 -c ",
+    ] {
+        assert!(plan.contains(line), "{line:?} missing:\n{run}");
+    }
+    assert!(
+        !mark.exists(),
+        "--dry-run doctor ran {:?}",
+        std::fs::read_to_string(&mark)
+    );
+}
