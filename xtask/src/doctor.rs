@@ -171,6 +171,16 @@ fn judge(probe: &Probe, out: Result<String>, engine: Engine, image: &str) -> Res
     }
 }
 
+/// The commands doctor runs, one shell line each: what a dry run of a
+/// command that runs doctor first shows.
+pub fn commands(engine: Engine, image: &str) -> Result<Vec<String>> {
+    let sh = Shell::new()?;
+    Ok(probes(&sh, engine, image)
+        .into_iter()
+        .map(|(_, _, cmd)| crate::step::shell_line(&std::process::Command::from(cmd)))
+        .collect())
+}
+
 pub fn run(args: &DoctorArgs, engine: Engine, image: &str, ui: &Ui, dry_run: bool) -> Result<()> {
     let sh = Shell::new()?;
     let image = args.image.clone().unwrap_or_else(|| image.to_owned());

@@ -179,7 +179,8 @@ pub fn plan<'a>(
     );
     {
         let what = format!(
-            "cargo xtask doctor --image {image}: kind, kubectl, {provider}, privileged capabilities{}",
+            "cargo xtask doctor --image {image}: {}{}",
+            crate::doctor::commands(engine, image)?.join("; "),
             if args.ignore_doctor {
                 "; problems are only warnings (--ignore-doctor)"
             } else {
