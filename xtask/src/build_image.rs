@@ -141,6 +141,8 @@ pub enum Pinned {
     TagUnnamed { kind: Release },
     /// The digest the tag points to today, in a repository that is not kind's.
     Tag,
+    /// Not looked up (a dry run that could not ask the registry): by tag.
+    Unresolved,
 }
 
 /// One build of the engine: a rendered context and the platforms built from
@@ -189,6 +191,9 @@ pub struct Resolved {
     /// Where the context (and any checkout) goes, relative to the project root.
     pub workdir: PathBuf,
     pub up_to_date: UpToDate,
+    /// What a dry run could not look up (no network, no kind, no engine),
+    /// each with what the plan assumes and what a real run would decide.
+    pub unresolved: Vec<String>,
 }
 
 /// What already has the image with these inputs.
@@ -272,6 +277,17 @@ impl Lookup for LiveLookup<'_> {
 impl BuildImageArgs {
     /// The resolve phase: parse, look up, render. Read-only.
     pub fn resolve(&self, config: &Config, lookup: &dyn Lookup) -> Result<Resolved> {
+        self.resolve_as(config, lookup, false)
+    }
+
+    /// The resolve phase of a dry run: a lookup that fails is not an error
+    /// but an entry of `unresolved`, and the plan shows what it assumes.
+    pub fn resolve_for_dry_run(&self, config: &Config, lookup: &dyn Lookup) -> Result<Resolved> {
+        self.resolve_as(config, lookup, true)
+    }
+
+    fn resolve_as(&self, config: &Config, lookup: &dyn Lookup, dry_run: bool) -> Result<Resolved> {
+        let mut unresolved = Vec::new();
         let kubernetes = match &self.kubernetes {
             Some(v) => KubernetesVersion::parse(v).context("--kubernetes")?,
             None => config.kubernetes.clone(),
@@ -300,7 +316,14 @@ impl BuildImageArgs {
                 digest: None,
             },
         };
-        let node = self.node_image(config, &kubernetes, &arches, lookup)?;
+        let node = self.node_image(
+            config,
+            &kubernetes,
+            &arches,
+            lookup,
+            dry_run,
+            &mut unresolved,
+        )?;
         let variants = match &node {
             NodeImage::Given(base) | NodeImage::Published { image: base, .. } => {
                 vec![self.variant(config, &kubernetes, base, &arches, "context")?]
@@ -348,12 +371,23 @@ impl BuildImageArgs {
         } else {
             None
         };
+        let local = if arches.len() == 1 && !self.rebuild {
+            match lookup.local_inputs_digest(engine, &target) {
+                Ok(d) => d,
+                Err(e) if dry_run => {
+                    unresolved.push(format!(
+                        "whether {target} is built already ({e:#}): shown as not built; a real run skips the build if it is"
+                    ));
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
         let up_to_date = if published.as_deref() == Some(&digest) {
             UpToDate::InRegistry
-        } else if arches.len() == 1
-            && !self.rebuild
-            && lookup.local_inputs_digest(engine, &target)?.as_deref() == Some(&digest)
-        {
+        } else if local.as_deref() == Some(&digest) {
             UpToDate::Locally
         } else {
             UpToDate::Nowhere
@@ -377,6 +411,7 @@ impl BuildImageArgs {
             push: self.push,
             rebuild: self.rebuild,
             up_to_date,
+            unresolved,
         })
     }
 
@@ -411,6 +446,8 @@ impl BuildImageArgs {
         kubernetes: &KubernetesVersion,
         arches: &[Arch],
         lookup: &dyn Lookup,
+        dry_run: bool,
+        unresolved: &mut Vec<String>,
     ) -> Result<NodeImage> {
         if let Some(r) = &self.node_image {
             return Ok(NodeImage::Given(
@@ -432,7 +469,22 @@ impl BuildImageArgs {
             })
             .collect::<Result<Vec<_>>>()?;
         let build = |how| -> Result<NodeImage> {
-            let kind = lookup.kind_version()?;
+            let kind = match lookup.kind_version() {
+                Ok(kind) => kind,
+                Err(e) if dry_run => {
+                    unresolved.push(format!(
+                        "kind's version ({e:#}): a real run needs kind v{}.{}.0 or newer here",
+                        crate::doctor::MIN_KIND.0,
+                        crate::doctor::MIN_KIND.1
+                    ));
+                    return Ok(NodeImage::Build {
+                        how,
+                        images,
+                        kind: "(not found)".to_owned(),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             let version = crate::doctor::parse_kind_version(&format!("kind {kind}"))
                 .with_context(|| format!("cannot read the kind version {kind:?}"))?;
             if version < crate::doctor::MIN_KIND {
@@ -463,7 +515,19 @@ impl BuildImageArgs {
             tag: Some(kubernetes.to_string()),
             digest: None,
         };
-        match lookup.published_digest(&published).with_context(|| {
+        let found = match lookup.published_digest(&published) {
+            Err(e) if dry_run => {
+                unresolved.push(format!(
+                    "whether {published} is published ({e:#}): shown as published, by tag; a real run pins its digest, or builds it with kind if it is not published"
+                ));
+                return Ok(NodeImage::Published {
+                    image: published,
+                    pin: Pinned::Unresolved,
+                });
+            }
+            found => found,
+        };
+        match found.with_context(|| {
             format!("looking up {published} (or pass --node-image / --build-node)")
         })? {
             Some(digest) => Ok(NodeImage::Published {
@@ -770,6 +834,9 @@ pub fn summary(r: &Resolved) -> String {
                     r.kubernetes
                 ),
                 Pinned::Tag => format!("node image {image} (published)"),
+                Pinned::Unresolved => {
+                    format!("node image {image} (not looked up: see the plan's end)")
+                }
             }
         }
         NodeImage::Build { how, images, kind } => {
@@ -801,15 +868,37 @@ pub fn summary(r: &Resolved) -> String {
     )
 }
 
+/// The end of a dry run's plan: what it could not look up.
+fn render_unresolved(unresolved: &[String]) -> String {
+    if unresolved.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("Not looked up (a real run does first):\n");
+    for u in unresolved {
+        out.push_str(&format!("  - {u}\n"));
+    }
+    out
+}
+
 pub fn run(args: &BuildImageArgs, config: &Config, ui: &Ui, dry_run: bool) -> Result<()> {
     let sh = crate::project_shell()?;
     let client = Client::new(Options::default());
     let lookup = LiveLookup { sh: &sh, client };
-    let resolved = ui.step("Resolving inputs", || args.resolve(config, &lookup))?;
+    let resolved = ui.step("Resolving inputs", || {
+        if dry_run {
+            args.resolve_for_dry_run(config, &lookup)
+        } else {
+            args.resolve(config, &lookup)
+        }
+    })?;
     eprintln!("   {}", summary(&resolved));
     let plan = plan(&sh, &resolved);
     if dry_run {
-        print!("{}", plan.render());
+        print!(
+            "{}{}",
+            plan.render(),
+            render_unresolved(&resolved.unresolved)
+        );
         return Ok(());
     }
     plan.execute(ui).map_err(|e| {
@@ -889,6 +978,74 @@ mod tests {
             local: None,
             registry: None,
         }
+    }
+
+    /// No network, no kind, no engine: every lookup fails.
+    struct Offline;
+
+    impl Lookup for Offline {
+        fn published_digest(&self, _: &ImageRef) -> Result<Option<String>> {
+            bail!("no network")
+        }
+        fn local_inputs_digest(&self, _: Engine, _: &ImageRef) -> Result<Option<String>> {
+            bail!("no engine")
+        }
+        fn registry_inputs_digest(&self, _: &ImageRef, _: Arch) -> Result<Option<String>> {
+            bail!("no network")
+        }
+        fn kind_version(&self) -> Result<String> {
+            bail!("no kind")
+        }
+    }
+
+    /// A dry run shows what it could not look up instead of failing; a real
+    /// run still fails on the same lookups.
+    #[test]
+    fn a_dry_run_shows_what_it_cannot_look_up() {
+        let config = fixture_config();
+        let parse = |argv: &[&str]| {
+            Cli::try_parse_from(std::iter::once("build-image").chain(argv.iter().copied()))
+                .expect("valid flags")
+                .args
+        };
+        // A version the releases file has no digest for: the registry is asked.
+        let args = parse(&["--kubernetes", "v1.36.99"]);
+        let r = args
+            .resolve_for_dry_run(&config, &Offline)
+            .expect("a dry run resolves");
+        assert!(matches!(
+            &r.node,
+            NodeImage::Published { pin: Pinned::Unresolved, image } if image.digest.is_none()
+        ));
+        assert_eq!(r.unresolved.len(), 2, "{:?}", r.unresolved);
+        assert!(r.unresolved[0].starts_with(
+            "whether docker.io/kindest/node:v1.36.99 is published (no network): shown as published, by tag"
+        ));
+        assert!(
+            r.unresolved[1].starts_with("whether ghcr.io/"),
+            "{:?}",
+            r.unresolved
+        );
+        assert!(
+            render_unresolved(&r.unresolved)
+                .starts_with("Not looked up (a real run does first):\n  - ")
+        );
+        let err = args
+            .resolve(&config, &Offline)
+            .expect_err("a real run fails");
+        assert!(format!("{err:#}").contains("no network"), "{err:#}");
+
+        // A node image kind must build, without kind.
+        let args = parse(&["--kubernetes", "v1.36.0-alpha.2", "--build-node", "release"]);
+        let r = args
+            .resolve_for_dry_run(&config, &Offline)
+            .expect("a dry run resolves");
+        assert!(matches!(&r.node, NodeImage::Build { kind, .. } if kind == "(not found)"));
+        assert!(
+            r.unresolved[0].starts_with("kind's version (no kind): a real run needs kind v0.24.0")
+        );
+        assert!(args.resolve(&config, &Offline).is_err());
+        assert_eq!(render_unresolved(&[]), "");
     }
 
     #[test]
