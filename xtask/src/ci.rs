@@ -222,12 +222,19 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
         "cargo xtask codegen --check",
         || crate::codegen::run(&crate::codegen::CodegenArgs { check: true }, &root, false),
     );
-    plan.cmd(
+    // As users build it, and with every feature (the benchmarks' code).
+    plan.cmds(
         "Linting Rust (clippy, warnings denied)",
-        cmd!(
-            sh,
-            "cargo clippy --workspace --all-targets --locked -- -D warnings"
-        ),
+        vec![
+            cmd!(
+                sh,
+                "cargo clippy --workspace --all-targets --locked -- -D warnings"
+            ),
+            cmd!(
+                sh,
+                "cargo clippy --workspace --all-targets --all-features --locked -- -D warnings"
+            ),
+        ],
     );
     if !args.lint_only {
         for tool in TEST_TOOLS {
@@ -235,6 +242,17 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
         }
         plan.cmd("Running tests", cmd!(sh, "cargo test --workspace --locked"))
             .show_output();
+        // The benchmarks' own unit tests, in the target directory
+        // `cargo xtask bench` builds them in (the binary users run has no
+        // `bench` feature, so the tests above leave them out).
+        plan.cmd(
+            "Testing the benchmarks' code",
+            cmd!(
+                sh,
+                "cargo test --locked --package xtask --features bench --target-dir target/bench --bin xtask bench::"
+            ),
+        )
+        .show_output();
     }
     if let Some(shellcheck) = have(SHELLCHECK) {
         let scripts = shell_scripts(sh)?;

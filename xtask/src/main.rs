@@ -4,7 +4,10 @@
 //! the workspace, and dispatches; each command lives in its own module and
 //! builds a `step::Plan` that is either printed (`--dry-run`) or executed.
 
+#[cfg(feature = "bench")]
 mod bench;
+#[cfg(not(feature = "bench"))]
+mod bench_relay;
 mod build_image;
 mod ci;
 mod cluster;
@@ -85,7 +88,11 @@ enum Command {
     /// The notes of a GitHub release of pushed images, from the records images.yml's jobs write.
     ReleaseNotes(release_notes::ReleaseNotesArgs),
     /// Measure against the tools kind-crio replaces (needs docker-registry and skopeo).
+    #[cfg(feature = "bench")]
     Bench(bench::BenchArgs),
+    /// Measure against the tools kind-crio replaces: `bench tags`, `bench preload`.
+    #[cfg(not(feature = "bench"))]
+    Bench(bench_relay::BenchRelayArgs),
 }
 
 fn main() -> ExitCode {
@@ -121,7 +128,10 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
             print!("{}{}", config.to_toml(), config.explain_defaults());
             Ok(())
         }
+        #[cfg(feature = "bench")]
         Command::Bench(args) => bench::run(&args, ui),
+        #[cfg(not(feature = "bench"))]
+        Command::Bench(args) => bench_relay::run(&args, ui, cli.verbose, cli.dry_run),
         Command::Matrix(args) => matrix::run(&args, &config),
         Command::Refresh(args) => refresh::run(&args, ui, cli.dry_run),
         Command::ReleaseNotes(args) => release_notes::run(&args),

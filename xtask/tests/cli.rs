@@ -762,12 +762,15 @@ fn dry_run_ci_prints_numbered_steps() {
     let full = sandbox.run(&["ci", "--dry-run"]);
     let plan = full.ok();
     assert!(
-        plan.contains("4. Running tests\n   $ cargo test --workspace --locked\n"),
+        plan.contains(
+            "4. Running tests\n   $ cargo test --workspace --locked\n\
+             5. Testing the benchmarks' code\n   $ cargo test --locked --package xtask --features bench --target-dir target/bench --bin xtask bench::\n"
+        ),
         "{full}"
     );
     assert_eq!(
         numbered_steps(plan).len(),
-        numbered_steps(lint.ok()).len() + 1,
+        numbered_steps(lint.ok()).len() + 2,
         "{full}"
     );
 }
@@ -1371,4 +1374,54 @@ fn dry_run_codegen_render_and_doctor_write_and_run_nothing() {
         "--dry-run doctor ran {:?}",
         std::fs::read_to_string(&mark)
     );
+}
+
+/// The binary users run links none of the test kit: it is no normal
+/// dependency of xtask (only of the `bench` feature and of the tests), and
+/// the built binary has none of its symbols.
+#[test]
+fn the_binary_links_no_test_kit() {
+    let tree = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--offline",
+            "--package",
+            "xtask",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree");
+    let tree_text = String::from_utf8_lossy(&tree.stdout);
+    assert!(
+        tree.status.success() && tree_text.starts_with("xtask "),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&tree.stderr)
+    );
+    assert!(
+        !tree_text.lines().any(|l| l.starts_with("testkit ")),
+        "xtask depends on testkit:\n{tree_text}"
+    );
+    if cfg!(feature = "bench") {
+        // Built with the benchmarks, this binary has the test kit on purpose.
+        return;
+    }
+    if !tools_present("the_binary_links_no_test_kit", &["nm"]) {
+        return;
+    }
+    let nm = Command::new("nm")
+        .args(["--demangle", XTASK])
+        .output()
+        .expect("nm");
+    assert!(nm.status.success(), "nm {XTASK}");
+    let symbols = String::from_utf8_lossy(&nm.stdout);
+    let found: Vec<&str> = symbols
+        .lines()
+        .filter(|l| l.contains("testkit::"))
+        .take(5)
+        .collect();
+    assert!(found.is_empty(), "testkit symbols in {XTASK}: {found:?}");
 }
