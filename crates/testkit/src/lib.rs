@@ -89,6 +89,21 @@ pub fn tools_present(test: &str, tools: &[&str]) -> bool {
     true
 }
 
+/// `program`, run as an image build step runs it: as root without
+/// CAP_SYS_ADMIN (BuildKit's and buildah's default), through `setpriv`.
+pub fn as_in_a_build_step(program: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args([
+        "--bounding-set",
+        "-sys_admin",
+        "--inh-caps",
+        "-sys_admin",
+        "--",
+        program,
+    ]);
+    cmd
+}
+
 pub fn find_on_path(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

@@ -384,16 +384,7 @@ fn record(
     store: Option<(&Path, &Path)>,
 ) -> Result<String> {
     let mut cmd = if store.is_some() {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--bounding-set",
-            "-sys_admin",
-            "--inh-caps",
-            "-sys_admin",
-            "--",
-            "bash",
-        ]);
-        c
+        testkit::as_in_a_build_step("bash")
     } else {
         Command::new("bash")
     };
