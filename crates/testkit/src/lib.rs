@@ -31,6 +31,7 @@ pub mod containerd;
 pub mod oci;
 pub mod privileged;
 pub mod standin;
+pub mod tool_list;
 pub mod tools;
 
 use base64::Engine as _;
@@ -41,20 +42,6 @@ use sha2::{Digest as _, Sha256};
 
 // ---------------------------------------------------------------------------
 // Tools
-
-/// Debian package that ships each tool the tests run.
-const PACKAGES: &[(&str, &str)] = &[
-    ("docker-registry", "docker-registry"),
-    ("skopeo", "skopeo"),
-    ("htpasswd", "apache2-utils"),
-    ("openssl", "openssl"),
-    ("apt-ftparchive", "apt-utils"),
-    ("gpg", "gnupg"),
-    ("dpkg-deb", "dpkg"),
-    ("containerd", "containerd"),
-    ("ctr", "containerd"),
-    ("systemd-analyze", "systemd"),
-];
 
 /// Tools a registry test needs: the registry itself and skopeo to push.
 pub const REGISTRY_TOOLS: &[&str] = &["docker-registry", "skopeo"];
@@ -71,18 +58,19 @@ pub fn tools_present(test: &str, tools: &[&str]) -> bool {
         if find_on_path(tool).is_some() {
             continue;
         }
-        let package = PACKAGES
-            .iter()
-            .find(|(t, _)| t == tool)
-            .map_or(*tool, |(_, p)| p);
+        // How to get it, from .ci/tools.
+        let how = tool_list::tool(tool).map_or_else(
+            || format!("{tool} is not in .ci/tools: add it there"),
+            |t| t.install(),
+        );
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{tool} not found: install the Debian package {package}");
+            panic!("{tool} not found: {how}");
         }
         // Straight to the stderr handle: libtest captures `eprintln!` of
         // passing tests, and a skip must be seen.
         let _ = writeln!(
             io::stderr(),
-            "\n==================== SKIPPED {test}: {tool} not found (install the Debian package {package}) ===================="
+            "\n==================== SKIPPED {test}: {tool} not found ({how}) ===================="
         );
         return false;
     }

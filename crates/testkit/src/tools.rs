@@ -13,23 +13,34 @@ pub fn tools_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools")
 }
 
+/// The directory of a sid tool, by the path `.ci/tools`' list gives it.
+fn sid_dir(program: &str, up: usize) -> PathBuf {
+    let mut path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(crate::tool_list::sid_path(program));
+    for _ in 0..up {
+        path.pop();
+    }
+    canonical(path)
+}
+
 /// `target/tools/bin`: kind and kubectl. Put it first in the `PATH` of
 /// anything that runs them (another vendor's kubectl may be in /usr/bin).
 pub fn bin_dir() -> PathBuf {
-    canonical(tools_root().join("bin"))
+    sid_dir("kind", 1)
 }
 
 /// `target/tools/containerd-2/bin`: containerd, ctr and the runc shim 2.x,
 /// kept out of [`bin_dir`] because other tests use the system's containerd.
 pub fn containerd2_bin_dir() -> PathBuf {
-    canonical(tools_root().join("containerd-2/bin"))
+    sid_dir("containerd-2", 1)
 }
 
 /// `target/tools/docker`: a Docker configuration directory whose
 /// `cli-plugins/docker-buildx` gives an engine without the plugin BuildKit
 /// (use it as `DOCKER_CONFIG`).
 pub fn docker_config_dir() -> PathBuf {
-    canonical(tools_root().join("docker"))
+    sid_dir("docker-buildx", 2)
 }
 
 fn canonical(p: PathBuf) -> PathBuf {
@@ -46,13 +57,11 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
 }
 
 /// Where each tool comes from, for the skip or failure message.
-fn origin(name: &str) -> &'static str {
-    match name {
-        "kind" | "kubectl" => "bash .ci/sid-tools installs it into target/tools/bin",
-        "containerd-2" => "bash .ci/sid-tools installs it into target/tools/containerd-2/bin",
-        "docker-buildx" => "bash .ci/sid-tools installs it into target/tools/docker/cli-plugins",
-        _ => "see .ci/run",
-    }
+fn origin(name: &str) -> String {
+    crate::tool_list::tool(name).map_or_else(
+        || format!("{name} is not in .ci/tools: add it there"),
+        |t| t.install(),
+    )
 }
 
 /// The path of each tool (kind, kubectl; `containerd-2` for the containerd
