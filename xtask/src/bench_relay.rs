@@ -36,7 +36,7 @@ pub struct BenchRelayArgs {
 }
 
 pub fn run(args: &BenchRelayArgs, ui: &Ui, verbose: bool, dry_run: bool) -> Result<()> {
-    let sh = crate::project_shell()?;
+    let sh = crate::shell::project_shell()?;
     let mut relayed: Vec<String> = Vec::new();
     if verbose {
         relayed.push("-v".to_owned());

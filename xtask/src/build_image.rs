@@ -19,8 +19,8 @@ use registry::{Client, ImageRef, KubernetesVersion, Options};
 use xshell::{Shell, cmd};
 
 use crate::config::{Config, Engine};
+use crate::flags::{ContextArgs, CrioSourceArgs};
 use crate::releases::{Pin, RELEASES_PATH, Release};
-use crate::render::{ContextArgs, CrioSourceArgs};
 use crate::step::Plan;
 use crate::ui::Ui;
 
@@ -474,8 +474,8 @@ impl BuildImageArgs {
                 Err(e) if dry_run => {
                     unresolved.push(format!(
                         "kind's version ({e:#}): a real run needs kind v{}.{}.0 or newer here",
-                        crate::doctor::MIN_KIND.0,
-                        crate::doctor::MIN_KIND.1
+                        crate::kind::MIN_KIND.0,
+                        crate::kind::MIN_KIND.1
                     ));
                     return Ok(NodeImage::Build {
                         how,
@@ -485,9 +485,9 @@ impl BuildImageArgs {
                 }
                 Err(e) => return Err(e),
             };
-            let version = crate::doctor::parse_kind_version(&format!("kind {kind}"))
+            let version = crate::kind::parse_kind_version(&format!("kind {kind}"))
                 .with_context(|| format!("cannot read the kind version {kind:?}"))?;
-            if version < crate::doctor::MIN_KIND {
+            if version < crate::kind::MIN_KIND {
                 bail!(
                     "kind {kind} cannot build node images from release binaries (--type arrived in v0.24.0); upgrade kind"
                 );
@@ -881,7 +881,7 @@ fn render_unresolved(unresolved: &[String]) -> String {
 }
 
 pub fn run(args: &BuildImageArgs, config: &Config, ui: &Ui, dry_run: bool) -> Result<()> {
-    let sh = crate::project_shell()?;
+    let sh = crate::shell::project_shell()?;
     let client = Client::new(Options::default());
     let lookup = LiveLookup { sh: &sh, client };
     let resolved = ui.step("Resolving inputs", || {

@@ -119,7 +119,7 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
     plan.native(
         "Checking generated files",
         "cargo xtask codegen --check",
-        || crate::codegen::run(&crate::codegen::CodegenArgs { check: true }, &root, false),
+        || crate::generated::check(&root),
     );
     // As users build it, and with every feature (the benchmarks' code).
     plan.cmds(

@@ -146,7 +146,7 @@ pub fn plan<'a>(
     ui: Ui,
 ) -> Result<Plan<'a>> {
     let wait_for = parse_duration(&args.wait)?;
-    let kind_config = crate::render::KindConfigArgs {
+    let kind_config = crate::flags::KindConfigArgs {
         name: Some(args.name.to_string()),
         image: Some(image.to_owned()),
         control_planes: Some(args.control_planes),
@@ -180,24 +180,21 @@ pub fn plan<'a>(
     {
         let what = format!(
             "cargo xtask doctor --image {image}: {}{}",
-            crate::doctor::commands(engine, image)?.join("; "),
+            crate::preflight::commands(engine, image)?.join("; "),
             if args.ignore_doctor {
                 "; problems are only warnings (--ignore-doctor)"
             } else {
                 ""
             }
         );
-        plan.native("Running doctor", what, move || {
-            let doctor = crate::doctor::DoctorArgs {
-                image: Some(image.to_owned()),
-            };
-            match crate::doctor::run(&doctor, engine, image, &ui, false) {
-                Err(e) if args.ignore_doctor => {
-                    eprintln!("   WARNING: {e:#}; going on (--ignore-doctor)");
-                    Ok(())
-                }
-                other => other,
+        plan.native("Running doctor", what, move || match crate::preflight::run(
+            engine, image, &ui, false,
+        ) {
+            Err(e) if args.ignore_doctor => {
+                eprintln!("   WARNING: {e:#}; going on (--ignore-doctor)");
+                Ok(())
             }
+            other => other,
         })
         // Doctor draws its own status lines: no spinner over them.
         .show_output();
@@ -631,7 +628,7 @@ fn collect_journals(sh: &Shell, name: &str, provider: &str, logs: &std::path::Pa
 }
 
 pub fn run(args: &E2eArgs, config: &Config, ui: &Ui, dry_run: bool) -> Result<()> {
-    let sh = crate::project_shell()?;
+    let sh = crate::shell::project_shell()?;
     let image = match &args.image {
         Some(i) => registry::ImageRef::parse(i).context("--image")?.to_string(),
         None => format!("{}:{}", config.image_repository, config.kubernetes),

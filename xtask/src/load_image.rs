@@ -259,7 +259,7 @@ pub fn plan<'a>(
 }
 
 pub fn run(args: &LoadImageArgs, engine: Engine, ui: &Ui, dry_run: bool) -> Result<()> {
-    let sh = crate::project_shell()?;
+    let sh = crate::shell::project_shell()?;
     let images = ui.step("Resolving the images' names", || {
         resolve(&sh, engine, &args.images)
     })?;

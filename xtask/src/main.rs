@@ -15,12 +15,17 @@ mod codegen;
 mod config;
 mod doctor;
 mod e2e;
+mod flags;
+mod generated;
+mod kind;
 mod load_image;
 mod matrix;
+mod preflight;
 mod refresh;
 mod release_notes;
 mod releases;
 mod render;
+mod shell;
 mod step;
 mod tags;
 #[cfg(test)]
@@ -30,9 +35,8 @@ mod ui;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xshell::Shell;
 
 use crate::config::Config;
 use crate::ui::Ui;
@@ -121,7 +125,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
         }
         Command::Render(args) => render::run(&args, &config, cli.dry_run),
         Command::Codegen(args) => {
-            let sh = project_shell()?;
+            let sh = shell::project_shell()?;
             codegen::run(&args, &sh.current_dir(), cli.dry_run)
         }
         Command::Config => {
@@ -136,22 +140,8 @@ fn run(cli: Cli, ui: &Ui) -> Result<()> {
         Command::Refresh(args) => refresh::run(&args, ui, cli.dry_run),
         Command::ReleaseNotes(args) => release_notes::run(&args),
         Command::Ci(args) => {
-            let sh = project_shell()?;
+            let sh = shell::project_shell()?;
             ci::run(&sh, ui, &args, cli.dry_run)
         }
     }
-}
-
-/// A shell whose current directory is the workspace root, wherever cargo was run from.
-pub(crate) fn project_shell() -> Result<Shell> {
-    let sh = Shell::new().context("cannot create a shell")?;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .context("xtask has no parent directory")?;
-    // Our own directory too, so printed commands need no `cd`.
-    std::env::set_current_dir(&root)
-        .with_context(|| format!("cannot change to the project root {}", root.display()))?;
-    sh.change_dir(root);
-    Ok(sh)
 }

@@ -559,7 +559,7 @@ pub fn run_with(
 }
 
 pub fn run(args: &RefreshArgs, ui: &Ui, dry_run: bool) -> Result<()> {
-    let root: PathBuf = crate::project_shell()?.current_dir();
+    let root: PathBuf = crate::shell::project_shell()?.current_dir();
     let report = run_with(
         args,
         &Sources::public()?,
