@@ -72,10 +72,6 @@ pub struct BuildImageArgs {
     #[arg(long)]
     pub rebuild: bool,
 
-    /// Container engine (default: build.engine).
-    #[arg(long, value_enum)]
-    pub engine: Option<Engine>,
-
     /// Build on this kind node image instead of looking one up.
     #[arg(long, value_name = "REF", conflicts_with = "build_node")]
     pub node_image: Option<String>,
@@ -302,7 +298,7 @@ impl BuildImageArgs {
         if unique.len() != arches.len() || arches.is_empty() {
             bail!("--arch: give each architecture once (amd64, arm64)");
         }
-        let engine = self.engine.unwrap_or(config.engine);
+        let engine = config.engine;
         if engine == Engine::Docker && arches.len() > 1 && !self.push {
             bail!(
                 "docker keeps one platform per local image: with several --arch, add --push (one multi-arch index) or use --engine podman"
@@ -936,10 +932,13 @@ mod tests {
         }
     }
 
+    /// build-image's flags, and the global --engine.
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
         args: BuildImageArgs,
+        #[arg(long, value_enum)]
+        engine: Option<Engine>,
     }
 
     const DIGEST: &str = "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -950,7 +949,11 @@ mod tests {
 
     fn resolve_with(config: &Config, argv: &[&str], fake: &dyn Lookup) -> Result<Resolved> {
         let cli = Cli::try_parse_from(std::iter::once("build-image").chain(argv.iter().copied()))?;
-        cli.args.resolve(config, fake)
+        let mut config = config.clone();
+        if let Some(engine) = cli.engine {
+            config.engine = engine;
+        }
+        cli.args.resolve(&config, fake)
     }
 
     /// The releases of the tests, which do not change when the committed file does.

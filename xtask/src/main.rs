@@ -63,6 +63,10 @@ struct Cli {
     /// TOML file overriding any of the defaults in configs/default.toml.
     #[arg(long, global = true, value_name = "FILE", env = "KIND_CRIO_CONFIG")]
     config: Option<PathBuf>,
+
+    /// Container engine for every command: docker or podman (default: build.engine).
+    #[arg(long, global = true, value_enum, value_name = "ENGINE")]
+    engine: Option<config::Engine>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,7 +117,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, ui: &Ui) -> Result<()> {
-    let config = Config::from_path(cli.config.as_deref())?;
+    let mut config = Config::from_path(cli.config.as_deref())?;
+    if let Some(engine) = cli.engine {
+        config.engine = engine;
+    }
     match cli.command {
         Command::Tags(args) => tags::run(&args, &config.node_repository, ui, cli.dry_run),
         Command::BuildImage(args) => build_image::run(&args, &config, ui, cli.dry_run),
