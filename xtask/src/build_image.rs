@@ -864,18 +864,6 @@ pub fn summary(r: &Resolved) -> String {
     )
 }
 
-/// The end of a dry run's plan: what it could not look up.
-fn render_unresolved(unresolved: &[String]) -> String {
-    if unresolved.is_empty() {
-        return String::new();
-    }
-    let mut out = String::from("Not looked up (a real run does first):\n");
-    for u in unresolved {
-        out.push_str(&format!("  - {u}\n"));
-    }
-    out
-}
-
 pub fn run(args: &BuildImageArgs, config: &Config, ui: &Ui, dry_run: bool) -> Result<()> {
     let sh = crate::shell::project_shell()?;
     let client = Client::new(Options::default());
@@ -893,7 +881,7 @@ pub fn run(args: &BuildImageArgs, config: &Config, ui: &Ui, dry_run: bool) -> Re
         print!(
             "{}{}",
             plan.render(),
-            render_unresolved(&resolved.unresolved)
+            crate::step::render_unresolved(&resolved.unresolved)
         );
         return Ok(());
     }
@@ -1030,7 +1018,7 @@ mod tests {
             r.unresolved
         );
         assert!(
-            render_unresolved(&r.unresolved)
+            crate::step::render_unresolved(&r.unresolved)
                 .starts_with("Not looked up (a real run does first):\n  - ")
         );
         let err = args
@@ -1048,7 +1036,7 @@ mod tests {
             r.unresolved[0].starts_with("kind's version (no kind): a real run needs kind v0.24.0")
         );
         assert!(args.resolve(&config, &Offline).is_err());
-        assert_eq!(render_unresolved(&[]), "");
+        assert_eq!(crate::step::render_unresolved(&[]), "");
     }
 
     #[test]

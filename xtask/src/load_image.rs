@@ -258,18 +258,62 @@ pub fn plan<'a>(
     plan
 }
 
+/// An image as typed (no tag meaning `:latest`), for a dry run whose engine
+/// could not say its names.
+fn as_typed(typed: &str) -> Result<Load> {
+    let last = typed.rsplit('/').next().unwrap_or_default();
+    let tagged = if typed.contains('@') || last.contains(':') {
+        typed.to_owned()
+    } else {
+        format!("{typed}:latest")
+    };
+    let image =
+        ImageRef::parse(&tagged).with_context(|| format!("{typed} is not an image name"))?;
+    Ok(Load {
+        engine: image.clone(),
+        node: vec![image],
+    })
+}
+
 pub fn run(args: &LoadImageArgs, engine: Engine, ui: &Ui, dry_run: bool) -> Result<()> {
     let sh = crate::shell::project_shell()?;
+    // What a dry run could not look up, with what its plan assumes.
+    let mut unresolved = Vec::new();
     let images = ui.step("Resolving the images' names", || {
-        resolve(&sh, engine, &args.images)
+        if !dry_run {
+            return resolve(&sh, engine, &args.images);
+        }
+        let e = engine.to_string();
+        args.images
+            .iter()
+            .map(|t| match engine_names(&sh, &e, t).and_then(|tags| pick_name(t, &tags)) {
+                Ok(load) => Ok(load),
+                Err(err) => {
+                    unresolved.push(format!(
+                        "{t} in {engine} ({err:#}): shown under the name typed; a real run loads it under the names {engine} gives it"
+                    ));
+                    as_typed(t)
+                }
+            })
+            .collect()
     })?;
     let name = args.name.as_str();
-    let nodes = crate::cluster::nodes(&sh, name, &engine.to_string())?;
-    if nodes.is_empty() {
-        bail!(
+    let nodes = match crate::cluster::nodes(&sh, name, &engine.to_string()) {
+        Ok(nodes) if !nodes.is_empty() => nodes,
+        found if dry_run => {
+            let why = found
+                .err()
+                .map_or_else(|| "none found".to_owned(), |e| format!("{e:#}"));
+            unresolved.push(format!(
+                "the nodes of cluster {name} ({why}): shown as its control plane alone; a real run loads into every node"
+            ));
+            vec![format!("{name}-control-plane")]
+        }
+        Ok(_) => bail!(
             "cluster {name} has no nodes: create it first (cargo xtask e2e --retain, or kind create cluster)"
-        );
-    }
+        ),
+        Err(e) => return Err(e),
+    };
     // One directory and one set of node archive names per run.
     let run = std::process::id().to_string();
     let plan = plan(
@@ -281,7 +325,11 @@ pub fn run(args: &LoadImageArgs, engine: Engine, ui: &Ui, dry_run: bool) -> Resu
         &run,
     );
     if dry_run {
-        print!("{}", plan.render());
+        print!(
+            "{}{}",
+            plan.render(),
+            crate::step::render_unresolved(&unresolved)
+        );
         return Ok(());
     }
     plan.execute(ui)

@@ -488,6 +488,18 @@ pub fn run(ui: &Ui, invocation: Invocation, echo: Echo) -> Result<()> {
     bail!(msg)
 }
 
+/// The end of a dry run's plan: what it could not look up.
+pub fn render_unresolved(unresolved: &[String]) -> String {
+    if unresolved.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("Not looked up (a real run does first):\n");
+    for u in unresolved {
+        out.push_str(&format!("  - {u}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1425,3 +1425,91 @@ fn the_binary_links_no_test_kit() {
         .collect();
     assert!(found.is_empty(), "testkit symbols in {XTASK}: {found:?}");
 }
+
+/// `--dry-run` of every command on a machine with no network (a proxy that
+/// refuses), and engines, kind, kubectl and skopeo that fail: each prints
+/// its plan and exits 0, nothing of the project changes, and the only
+/// programs started are read-only lookups.
+#[test]
+fn dry_run_of_every_command_works_offline_and_runs_nothing() {
+    let sandbox = Sandbox::new("dry_run_of_every_command_works_offline_and_runs_nothing");
+    let bin = sandbox.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("a bin directory");
+    let log = sandbox.path().join("ran");
+    for program in [
+        "docker", "podman", "kind", "kubectl", "skopeo", "buildah", "ctr",
+    ] {
+        let path = bin.join(program);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{program} $*\" >>'{}'\necho '{program}: not here' >&2\nexit 1\n",
+                log.display()
+            ),
+        )
+        .expect("a stand-in program");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("a PATH");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = || {
+        let out = Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=all"])
+            .current_dir(&root)
+            .output()
+            .expect("git status");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = status();
+    let out = sandbox.path().join("context");
+    let out = out.to_str().expect("utf-8");
+    let commands: &[&[&str]] = &[
+        &["tags"],
+        &["build-image", "--kubernetes", "v1.36.99"],
+        &[
+            "build-image",
+            "--build-node",
+            "release",
+            "--engine",
+            "podman",
+        ],
+        &["e2e", "--workers", "1"],
+        &["load-image", "my-app:dev", "--name", "kc"],
+        &["doctor"],
+        &["render", "context", "--out", out],
+        &["codegen"],
+        &["refresh"],
+        &["ci", "--lint-only"],
+        &["bench", "preload"],
+    ];
+    for args in commands {
+        let mut cmd = sandbox.xtask(&[&["--dry-run"][..], args].concat());
+        cmd.env("PATH", &path)
+            .env("HTTPS_PROXY", format!("http://127.0.0.1:{}", closed_port()))
+            .env("HTTP_PROXY", format!("http://127.0.0.1:{}", closed_port()))
+            .env_remove("NO_PROXY");
+        let run = run(cmd);
+        let plan = run.ok();
+        assert!(plan.starts_with("1. "), "{args:?} printed no plan:\n{run}");
+    }
+    assert_eq!(status(), before, "a dry run changed the project");
+    assert!(!Path::new(out).exists(), "render context wrote {out}");
+    // Read-only lookups only: an image's names, a cluster's nodes.
+    let ran = std::fs::read_to_string(&log).unwrap_or_default();
+    for line in ran.lines() {
+        let read_only = [
+            "docker image inspect ",
+            "podman image inspect ",
+            "docker ps ",
+            "podman ps ",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
+            || line == "kind version";
+        assert!(read_only, "a dry run ran `{line}`:\n{ran}");
+    }
+}
