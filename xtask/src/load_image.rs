@@ -75,18 +75,22 @@ pub struct Load {
 /// node's only search registry is docker.io, as in kind's containerd.
 /// (`localhost` as a second search registry would make every short name
 /// ambiguous, which CRI-O 1.34 and later refuse.)
+/// `typed` as the engines read it: no tag means `:latest`.
+fn tagged(typed: &str) -> String {
+    let last = typed.rsplit('/').next().unwrap_or_default();
+    if typed.contains('@') || last.contains(':') {
+        typed.to_owned()
+    } else {
+        format!("{typed}:latest")
+    }
+}
+
 pub fn pick_name(typed: &str, tags: &[String]) -> Result<Load> {
     let parsed: Vec<ImageRef> = tags
         .iter()
         .filter_map(|t| ImageRef::parse(t).ok())
         .collect();
-    // As the engines read it: no tag means :latest.
-    let last = typed.rsplit('/').next().unwrap_or_default();
-    let tagged = if typed.contains('@') || last.contains(':') {
-        typed.to_owned()
-    } else {
-        format!("{typed}:latest")
-    };
+    let tagged = tagged(typed);
     let wanted = ImageRef::parse(&tagged).ok();
     if let Some(same) = parsed.iter().find(|t| Some(*t) == wanted.as_ref()) {
         return Ok(Load {
@@ -258,17 +262,10 @@ pub fn plan<'a>(
     plan
 }
 
-/// An image as typed (no tag meaning `:latest`), for a dry run whose engine
-/// could not say its names.
+/// An image as typed, for a dry run whose engine could not say its names.
 fn as_typed(typed: &str) -> Result<Load> {
-    let last = typed.rsplit('/').next().unwrap_or_default();
-    let tagged = if typed.contains('@') || last.contains(':') {
-        typed.to_owned()
-    } else {
-        format!("{typed}:latest")
-    };
     let image =
-        ImageRef::parse(&tagged).with_context(|| format!("{typed} is not an image name"))?;
+        ImageRef::parse(&tagged(typed)).with_context(|| format!("{typed} is not an image name"))?;
     Ok(Load {
         engine: image.clone(),
         node: vec![image],

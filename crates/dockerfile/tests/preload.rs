@@ -938,21 +938,7 @@ fn read_through_the_store(
     let rw = dir.join("rw");
     let test_conf = dir.join("storage.conf");
     let runroot = std::env::temp_dir().join(format!("kc-ro-{}", std::process::id()));
-    let moved: String = conf
-        .lines()
-        .map(|l| {
-            if l.starts_with("graphroot = ") {
-                format!("graphroot = \"{}\"", rw.display())
-            } else if l.starts_with("runroot = ") {
-                format!("runroot = \"{}\"", runroot.display())
-            } else if l.starts_with("additionalimagestores = ") {
-                format!("additionalimagestores = [\"{}\"]", store.display())
-            } else {
-                l.to_owned()
-            }
-        })
-        .map(|l| l + "\n")
-        .collect();
+    let moved = testkit::moved_storage_conf(conf, &rw, &runroot, Some(store));
     std::fs::write(&test_conf, moved).expect("write the test configuration");
     let podman = |args: &[&str]| {
         run_ok(

@@ -133,3 +133,45 @@ pub fn write_oci_layout(dir: &Path, marker: &str) {
     std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
         .expect("write oci-layout");
 }
+
+/// A storage configuration the record step wrote (`storage.conf`), with its
+/// own store and run root moved to `graphroot` and `runroot`, and its
+/// additional image store to `store` where given: what podman or skopeo read
+/// on this machine instead of a node's.
+pub fn moved_storage_conf(
+    written: &str,
+    graphroot: &Path,
+    runroot: &Path,
+    store: Option<&Path>,
+) -> String {
+    written
+        .lines()
+        .map(|l| match store {
+            _ if l.starts_with("graphroot = ") => {
+                format!("graphroot = \"{}\"\n", graphroot.display())
+            }
+            _ if l.starts_with("runroot = ") => format!("runroot = \"{}\"\n", runroot.display()),
+            Some(s) if l.starts_with("additionalimagestores = ") => {
+                format!("additionalimagestores = [\"{}\"]\n", s.display())
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn podman_gets_its_own_store_and_the_read_only_one() {
+        let written = "[storage]\ndriver = \"overlay\"\ngraphroot = \"/var/lib/containers/storage\"\n\
+                       runroot = \"/run/containers/storage\"\n\n[storage.options]\n\
+                       additionalimagestores = [\"/s\"]\n";
+        assert_eq!(
+            moved_storage_conf(written, Path::new("/n/storage"), Path::new("/t/run"), None),
+            "[storage]\ndriver = \"overlay\"\ngraphroot = \"/n/storage\"\nrunroot = \"/t/run\"\n\n\
+             [storage.options]\nadditionalimagestores = [\"/s\"]\n"
+        );
+    }
+}

@@ -678,24 +678,6 @@ impl StoreNode<'_> {
     }
 }
 
-/// The storage configuration the record step wrote, with its own store and
-/// run root moved to `graphroot` and `runroot`: what podman reads on a
-/// bench's node instead of the node's.
-fn podman_conf(written: &str, graphroot: &Path, runroot: &Path) -> String {
-    written
-        .lines()
-        .map(|l| {
-            if l.starts_with("graphroot = ") {
-                format!("graphroot = \"{}\"\n", graphroot.display())
-            } else if l.starts_with("runroot = ") {
-                format!("runroot = \"{}\"\n", runroot.display())
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect()
-}
-
 impl Bench<'_> {
     fn anchor_node(&self, n: usize) -> Result<AnchorNode<'_>> {
         let dir = Scratch::new(self.root.join(format!("node-{n}-containerd")))?;
@@ -770,10 +752,11 @@ impl Bench<'_> {
         let dir = Scratch::new(self.root.join(format!("node-{n}-podman")))?;
         let run = Scratch::short()?;
         let conf = dir.path().join("storage.conf");
-        let moved = podman_conf(
+        let moved = testkit::moved_storage_conf(
             &self.conf,
             &dir.path().join("storage"),
             &run.path().join("storage"),
+            None,
         );
         std::fs::write(&conf, moved).context("write a node's storage configuration")?;
         Ok(StoreNode {
@@ -1296,17 +1279,5 @@ mod tests {
         let body: Vec<&str> = r.lines().skip(1).collect();
         assert_eq!(body, lines, "{r}");
         assert!(r.ends_with('\n'));
-    }
-
-    #[test]
-    fn podman_gets_its_own_store_and_the_read_only_one() {
-        let written = "[storage]\ndriver = \"overlay\"\ngraphroot = \"/var/lib/containers/storage\"\n\
-                       runroot = \"/run/containers/storage\"\n\n[storage.options]\n\
-                       additionalimagestores = [\"/s\"]\n";
-        assert_eq!(
-            podman_conf(written, Path::new("/n/storage"), Path::new("/t/run")),
-            "[storage]\ndriver = \"overlay\"\ngraphroot = \"/n/storage\"\nrunroot = \"/t/run\"\n\n\
-             [storage.options]\nadditionalimagestores = [\"/s\"]\n"
-        );
     }
 }
