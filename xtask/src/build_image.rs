@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use dockerfile::{Arch, BuildProxy, CrioStream};
+use node_image::{Arch, BuildProxy, CrioStream};
 use registry::{Client, ImageRef, KubernetesVersion, Options};
 use xshell::{Shell, cmd};
 
@@ -148,8 +148,8 @@ pub enum Pinned {
 #[derive(Debug, Clone)]
 pub struct Variant {
     pub arches: Vec<Arch>,
-    pub inputs: dockerfile::Inputs,
-    pub context: dockerfile::Context,
+    pub inputs: node_image::Inputs,
+    pub context: node_image::Context,
     /// The context's directory in the work directory: `context`, or
     /// `context-ARCH` when there is one per architecture.
     pub dir_name: String,
@@ -235,7 +235,7 @@ impl Lookup for LiveLookup<'_> {
         let reference = image.to_string();
         let format = format!(
             "{{{{ index .Config.Labels \"{}\" }}}}",
-            dockerfile::DIGEST_LABEL
+            node_image::DIGEST_LABEL
         );
         let out = cmd!(
             self.sh,
@@ -259,7 +259,7 @@ impl Lookup for LiveLookup<'_> {
             .client
             .image_labels(&image.repository, tag, arch.as_str())
             .with_context(|| format!("checking {image} in its registry"))?;
-        Ok(labels.and_then(|l| l.get(dockerfile::DIGEST_LABEL).cloned()))
+        Ok(labels.and_then(|l| l.get(node_image::DIGEST_LABEL).cloned()))
     }
 
     fn kind_version(&self) -> Result<String> {
@@ -430,7 +430,7 @@ impl BuildImageArgs {
         let inputs = context_args.inputs(config)?;
         Ok(Variant {
             arches: arches.to_vec(),
-            context: dockerfile::render(&inputs),
+            context: node_image::render(&inputs),
             inputs,
             dir_name: dir_name.to_owned(),
         })
@@ -764,7 +764,7 @@ fn build_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
                     std::fs::remove_dir_all(&write_dir)
                         .with_context(|| format!("cannot clear {}", write_dir.display()))?;
                 }
-                dockerfile::write_context(ctx, &write_dir)
+                node_image::write_context(ctx, &write_dir)
                     .with_context(|| format!("cannot write {}", write_dir.display()))
             },
         );

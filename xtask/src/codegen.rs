@@ -50,10 +50,10 @@ pub fn run(args: &CodegenArgs, root: &Path, dry_run: bool) -> Result<()> {
             std::fs::remove_dir_all(&dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;
         }
-        let ctx = dockerfile::Context {
+        let ctx = node_image::Context {
             files: tree.files.clone(),
         };
-        dockerfile::write_context(&ctx, &dir)
+        node_image::write_context(&ctx, &dir)
             .with_context(|| format!("cannot write {}", dir.display()))?;
         eprintln!("wrote {} ({} files)", tree.root, tree.files.len());
     }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use dockerfile::CrioStream;
+use node_image::CrioStream;
 use registry::{KubernetesVersion, Repository};
 use serde::{Deserialize, Serialize};
 

@@ -599,7 +599,7 @@ fn preload_report(sh: &Shell, name: &str, provider: &str, wait_for: Duration) ->
 /// What systemd says of the preload unit on `node`, in words, and whether
 /// it is still running.
 fn preload_unit_state(sh: &Shell, provider: &str, node: &str) -> (String, bool) {
-    let unit = dockerfile::PRELOAD_UNIT;
+    let unit = node_image::PRELOAD_UNIT;
     let out = cmd!(
         sh,
         "{provider} exec {node} systemctl show --property=ActiveState,Result {unit}"

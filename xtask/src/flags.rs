@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use dockerfile::{Arch, CrioSource, CrioStream, Inputs, Mirror, Preload, RepoUrl};
+use node_image::{Arch, CrioSource, CrioStream, Inputs, Mirror, Preload, RepoUrl};
 use registry::{ImageRef, KubernetesVersion};
 
 use crate::config::Config;
@@ -67,7 +67,7 @@ pub struct CrioSourceArgs {
     pub preload: PreloadKind,
 }
 
-/// `--preload`: [`dockerfile::Preload`], as a flag value.
+/// `--preload`: [`node_image::Preload`], as a flag value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum PreloadKind {
     #[default]

@@ -14,7 +14,7 @@ use crate::flags::{ContextArgs, KindConfigArgs};
 /// Generated files under one directory (relative to the project root).
 pub struct Tree {
     pub root: &'static str,
-    pub files: BTreeMap<String, dockerfile::File>,
+    pub files: BTreeMap<String, node_image::File>,
     /// The directory holds only generated files: others are stale leftovers.
     pub exclusive: bool,
 }
@@ -28,11 +28,11 @@ pub fn generated() -> Result<Vec<Tree>> {
         arch: "amd64".to_owned(),
         ..ContextArgs::default()
     };
-    let ctx = dockerfile::render(&args.inputs(&config)?);
+    let ctx = node_image::render(&args.inputs(&config)?);
     // Codegen renders from defaults only; it never reads a user's config.
     let kind_config =
         KindConfigArgs::default().render(|_| bail!("codegen does not read kind configs"))?;
-    let config_file = dockerfile::File {
+    let config_file = node_image::File {
         contents: kind_config.into_bytes(),
         executable: false,
     };
@@ -53,9 +53,9 @@ pub fn generated() -> Result<Vec<Tree>> {
 /// The paths under `dir` that differ from `tree`: changed, missing, extra.
 pub fn compare(tree: &Tree, dir: &Path) -> Result<Vec<String>> {
     let on_disk = if dir.exists() {
-        dockerfile::read_context(dir).with_context(|| format!("cannot read {}", dir.display()))?
+        node_image::read_context(dir).with_context(|| format!("cannot read {}", dir.display()))?
     } else {
-        dockerfile::Context::default()
+        node_image::Context::default()
     };
     let mut stale = Vec::new();
     for (rel, want) in &tree.files {

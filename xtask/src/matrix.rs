@@ -7,7 +7,7 @@
 //! kind release the workflow installs.
 
 use anyhow::{Context as _, Result, bail};
-use dockerfile::CrioStream;
+use node_image::CrioStream;
 use registry::KubernetesVersion;
 use serde::Serialize;
 

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use dockerfile::CrioStream;
+use node_image::CrioStream;
 use registry::{Client, Digest, ImageRef, KubernetesVersion, Repository};
 
 use self::http::{Http, HttpOptions};

@@ -80,7 +80,7 @@ impl Record {
         KubernetesVersion::parse(&self.kubernetes).context("kubernetes")?;
         let version = |c: char| c.is_ascii_alphanumeric() || ".+-_~".contains(c);
         plain("crio", &self.crio, version)?;
-        dockerfile::CrioStream::parse(&self.crio_stream).context("crio_stream")?;
+        node_image::CrioStream::parse(&self.crio_stream).context("crio_stream")?;
         plain("kind", &self.kind, version)?;
         if !self.kind.starts_with('v') {
             bail!("kind {:?}: expected a release such as v0.33.0", self.kind);

@@ -14,7 +14,7 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
-use dockerfile::CrioStream;
+use node_image::CrioStream;
 use registry::{Digest, ImageRef, KubernetesVersion, Repository};
 use serde::Deserialize;
 

@@ -52,12 +52,12 @@ pub fn run(args: &RenderArgs, config: &Config, dry_run: bool) -> Result<()> {
             Ok(())
         }
         RenderWhat::Dockerfile(a) => {
-            let ctx = dockerfile::render(&a.inputs(config)?);
+            let ctx = node_image::render(&a.inputs(config)?);
             print!("{}", ctx.dockerfile());
             Ok(())
         }
         RenderWhat::Context { out, args } => {
-            let ctx = dockerfile::render(&args.inputs(config)?);
+            let ctx = node_image::render(&args.inputs(config)?);
             if out.exists()
                 && std::fs::read_dir(out)
                     .with_context(|| format!("cannot read {}", out.display()))?
@@ -82,7 +82,7 @@ pub fn run(args: &RenderArgs, config: &Config, dry_run: bool) -> Result<()> {
                 }
                 return Ok(());
             }
-            dockerfile::write_context(&ctx, out)
+            node_image::write_context(&ctx, out)
                 .with_context(|| format!("cannot write the context into {}", out.display()))?;
             eprintln!(
                 "wrote {} files into {} (inputs digest {})",

@@ -632,7 +632,7 @@ fn check_boot(env: &Env, node: &str, control_plane: bool, preload: Preload) {
         if kubelet_asked >= preload_end {
             // A machine that imports faster than kind reaches kubeadm: the
             // order below then holds whether or not the kubelet waits. The
-            // booted-node test (crates/dockerfile/tests/preload.rs) slows the
+            // booted-node test (crates/node-image/tests/preload.rs) slows the
             // import to show the wait on every machine.
             eprintln!(
                 "NOTE {node}: kubeadm asked for the kubelet after the import had ended: \

@@ -56,8 +56,8 @@ fn written_context_has_matching_digest_and_refuses_to_mix() {
         "registry.k8s.io=mirror.example.com/k8s",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let ctx = dockerfile::read_context(&dir).expect("read back");
-    let digest = dockerfile::digest_dir(&dir).expect("digest");
+    let ctx = node_image::read_context(&dir).expect("read back");
+    let digest = node_image::digest_dir(&dir).expect("digest");
     assert_eq!(ctx.inputs_digest(), Some(digest.as_str()));
     assert!(stderr(&out).contains(&digest), "{}", stderr(&out));
     assert!(ctx.files.contains_key(
@@ -101,7 +101,7 @@ fn local_bundle_is_copied_and_pinned_by_sha256() {
         bundle.to_str().expect("utf-8 path"),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let ctx = dockerfile::read_context(&out_dir).expect("read back");
+    let ctx = node_image::read_context(&out_dir).expect("read back");
     assert_eq!(
         ctx.files["kind-crio/cri-o.amd64.v1.34.0.tar.gz"].contents,
         b"not really a tarball"

@@ -122,7 +122,7 @@ pub fn run(args: &BenchPreloadArgs, ui: &Ui) -> Result<()> {
     let root = std::fs::canonicalize(dir.path()).context("the bench's directory")?;
     let ctx = root.join("context");
     ui.step("Rendering the build context", || {
-        dockerfile::write_context(&dockerfile::render(&sample_inputs()?), &ctx)
+        node_image::write_context(&node_image::render(&sample_inputs()?), &ctx)
             .context("write the context")
     })?;
     let archives = ui.step(
@@ -235,20 +235,20 @@ fn check_root() -> Result<()> {
 }
 
 /// Any valid inputs: the preload files do not depend on them.
-fn sample_inputs() -> Result<dockerfile::Inputs> {
+fn sample_inputs() -> Result<node_image::Inputs> {
     let kubernetes = registry::KubernetesVersion::parse("v1.34.0").map_err(anyhow::Error::msg)?;
-    let stream = dockerfile::CrioStream::for_kubernetes(&kubernetes);
-    Ok(dockerfile::Inputs {
-        source: dockerfile::CrioSource::Apt {
+    let stream = node_image::CrioStream::for_kubernetes(&kubernetes);
+    Ok(node_image::Inputs {
+        source: node_image::CrioSource::Apt {
             repository: stream.apt_repository(),
         },
         stream,
         kubernetes,
         base_image: registry::ImageRef::parse("kindest/node:v1.34.0")
             .map_err(anyhow::Error::msg)?,
-        arch: dockerfile::Arch::Amd64,
+        arch: node_image::Arch::Amd64,
         mirrors: vec![],
-        preload: dockerfile::Preload::Store,
+        preload: node_image::Preload::Store,
     })
 }
 

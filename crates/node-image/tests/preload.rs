@@ -123,7 +123,7 @@ fn rendered_context(dir: &Path) -> PathBuf {
         .find(|c| c.name == "k8s-1.34-main")
         .expect("the k8s-1.34-main case");
     let ctx = dir.join("context");
-    dockerfile::write_context(&dockerfile::render(&case.inputs), &ctx).expect("write the context");
+    node_image::write_context(&node_image::render(&case.inputs), &ctx).expect("write the context");
     ctx
 }
 
@@ -1086,24 +1086,24 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
         .expect("a file name")
         .to_string_lossy()
         .into_owned();
-    let source = dockerfile::CrioSource::bundle_file(
+    let source = node_image::CrioSource::bundle_file(
         &name,
         std::fs::read(&tarball).expect("read the bundle"),
     )
     .expect("a bundle name");
     let kubernetes = registry::KubernetesVersion::parse("v1.34.0").expect("a version");
-    let inputs = dockerfile::Inputs {
-        stream: dockerfile::CrioStream::for_kubernetes(&kubernetes),
+    let inputs = node_image::Inputs {
+        stream: node_image::CrioStream::for_kubernetes(&kubernetes),
         kubernetes,
         source,
         base_image: registry::ImageRef::parse(&base).expect("the stand-in reference"),
-        arch: dockerfile::Arch::Amd64,
+        arch: node_image::Arch::Amd64,
         mirrors: vec![],
-        preload: dockerfile::Preload::Store,
+        preload: node_image::Preload::Store,
     };
-    let ctx = dockerfile::render(&inputs);
+    let ctx = node_image::render(&inputs);
     let context = dir.path().join("context");
-    dockerfile::write_context(&ctx, &context).expect("write the context");
+    node_image::write_context(&ctx, &context).expect("write the context");
 
     let started = Instant::now();
     let image = standin::bud(
@@ -1137,7 +1137,7 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
     // image's own containerd content store, which the blobs link reaches;
     // its index has what the store could not hold (the image with a
     // whiteout), stored.txt the rest.
-    let layout = root.join(dockerfile::PRELOAD_DIR);
+    let layout = root.join(node_image::PRELOAD_DIR);
     assert_eq!(
         std::fs::read_link(layout.join("blobs")).expect("blobs is a link"),
         Path::new("/var/lib/containerd/io.containerd.content.v1.content/blobs")
@@ -1230,12 +1230,12 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
     // its own layer: named by the storage configuration, nothing in it the
     // node's overlay would take for its own whiteouts, and every image in it
     // readable through containers-storage, files and all.
-    let store = root.join(dockerfile::PRELOAD_STORE);
+    let store = root.join(node_image::PRELOAD_STORE);
     let conf = read(root.path(), "/etc/containers/storage.conf");
     assert!(
         conf.contains(&format!(
             "additionalimagestores = [\"{}\"]",
-            dockerfile::PRELOAD_STORE
+            node_image::PRELOAD_STORE
         )),
         "{conf}"
     );
@@ -1284,7 +1284,7 @@ fn records_kinds_images_and_imports_them_at_boot(test: &str, suite: &'static str
     let out = run_ok(
         Command::new("systemctl")
             .arg(format!("--root={}", root.path().display()))
-            .args(["is-enabled", dockerfile::PRELOAD_UNIT]),
+            .args(["is-enabled", node_image::PRELOAD_UNIT]),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "enabled");
     // The node's own systemd checks it (a newer systemd knows keys this

@@ -22,7 +22,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dockerfile::{Arch, CrioSource, CrioStream, Inputs, Mirror, RepoUrl};
+use node_image::{Arch, CrioSource, CrioStream, Inputs, Mirror, RepoUrl};
 use registry::{ImageRef, KubernetesVersion};
 use testkit::oci::{ImageSpec, Packaging};
 use testkit::standin::{self, CrioAptRepo};
@@ -57,7 +57,7 @@ fn inputs(base: &str, kubernetes: &str, source: CrioSource, mirrors: &[&str]) ->
             .iter()
             .map(|m| Mirror::parse(m).expect("a mirror"))
             .collect(),
-        preload: dockerfile::Preload::Store,
+        preload: node_image::Preload::Store,
     }
 }
 
@@ -92,7 +92,7 @@ fn labels(reference: &str) -> serde_json::Value {
 }
 
 /// What every CRI-O node image must look like, whatever the source.
-fn assert_crio_node(root: &Path, ctx: &dockerfile::Context, reference: &str, cgroup_manager: &str) {
+fn assert_crio_node(root: &Path, ctx: &node_image::Context, reference: &str, cgroup_manager: &str) {
     // systemd: crio enabled, containerd not.
     assert!(exists(
         root,
@@ -204,9 +204,9 @@ fn bundle_context_builds_into_a_crio_node() {
         source,
         &["registry.k8s.io=127.0.0.1:5000/k8s"],
     );
-    let ctx = dockerfile::render(&inputs);
+    let ctx = node_image::render(&inputs);
     let context = dir.join("context");
-    dockerfile::write_context(&ctx, &context).expect("write the context");
+    node_image::write_context(&ctx, &context).expect("write the context");
 
     let image = standin::bud(&context, "kind-crio-test/bundle:v1.34.0", &[]).expect("the build");
     let root = image.mount().expect("mount the built image");
@@ -254,9 +254,9 @@ fn tampered_bundle_fails_the_build() {
         std::fs::read(&tarball).expect("read"),
     )
     .expect("a valid name");
-    let ctx = dockerfile::render(&inputs(&base, "v1.34.0", source, &[]));
+    let ctx = node_image::render(&inputs(&base, "v1.34.0", source, &[]));
     let context = dir.join("context");
-    dockerfile::write_context(&ctx, &context).expect("write the context");
+    node_image::write_context(&ctx, &context).expect("write the context");
     // Swap the tarball after rendering: the recorded sha256 no longer matches.
     std::fs::write(
         context.join("kind-crio/cri-o.amd64.v1.34.0.tar.gz"),
@@ -282,9 +282,9 @@ fn apt_context_builds_against_a_signed_repository() {
     let repository = RepoUrl::parse_repository(&repo.url())
         .expect("the stand-in repository URL passes the grammar");
     let inputs = inputs(&base, "v1.34.0", CrioSource::Apt { repository }, &[]);
-    let ctx = dockerfile::render(&inputs);
+    let ctx = node_image::render(&inputs);
     let dir = scratch("apt");
-    dockerfile::write_context(&ctx, &dir).expect("write the context");
+    node_image::write_context(&ctx, &dir).expect("write the context");
 
     let image = standin::bud(&dir, "kind-crio-test/apt:v1.34.0", &[]).expect("the build");
     let root = image.mount().expect("mount the built image");
@@ -331,9 +331,9 @@ fn cgroupfs_for_old_kubernetes_reaches_the_image() {
         .into_owned();
     let source =
         CrioSource::bundle_file(&name, std::fs::read(&tarball).expect("read")).expect("a name");
-    let ctx = dockerfile::render(&inputs(&base, "v1.23.17", source, &[]));
+    let ctx = node_image::render(&inputs(&base, "v1.23.17", source, &[]));
     let context = dir.join("context");
-    dockerfile::write_context(&ctx, &context).expect("write the context");
+    node_image::write_context(&ctx, &context).expect("write the context");
     let image = standin::bud(&context, "kind-crio-test/cgroupfs:v1.23.17", &[]).expect("the build");
     let root = image.mount().expect("mount");
     let dropin = read(root.path(), "/etc/crio/crio.conf.d/99-kind-crio.conf");

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
-use dockerfile::{Arch, CrioSource, CrioStream, Inputs, Mirror, Preload, RepoUrl};
+use node_image::{Arch, CrioSource, CrioStream, Inputs, Mirror, Preload, RepoUrl};
 use registry::{ImageRef, KubernetesVersion};
 
 pub struct Case {
@@ -119,7 +119,7 @@ pub fn matrix() -> Vec<Case> {
 /// The whole context as one reviewable text: each file with its mode. A
 /// file that is not rendered (the same bytes as under `context/`, which is
 /// where it is reviewed) is named, not repeated.
-pub fn dump(ctx: &dockerfile::Context) -> String {
+pub fn dump(ctx: &node_image::Context) -> String {
     let mut out = String::new();
     let statics = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("context");
     for (path, file) in &ctx.files {

@@ -57,7 +57,7 @@ fn rendered(name: &str) -> Vec<(String, PathBuf)> {
         .into_iter()
         .map(|case| {
             let dir = root.join(case.name);
-            dockerfile::write_context(&dockerfile::render(&case.inputs), &dir)
+            node_image::write_context(&node_image::render(&case.inputs), &dir)
                 .expect("write the context");
             (case.name.to_owned(), dir)
         })
