@@ -10,8 +10,8 @@ use std::process::{Command, ExitStatus};
 use anyhow::{Context as _, Result, bail};
 use xshell::cmd;
 
+use crate::ctx::Ctx;
 use crate::step::Plan;
-use crate::ui::Ui;
 
 /// Where the benchmarks' build goes, relative to the project root.
 const TARGET_DIR: &str = "target/bench";
@@ -35,32 +35,36 @@ pub struct BenchRelayArgs {
     pub args: Vec<String>,
 }
 
-pub fn run(args: &BenchRelayArgs, ui: &Ui, verbose: bool, dry_run: bool) -> Result<()> {
-    let sh = crate::shell::project_shell()?;
+pub fn run(args: &BenchRelayArgs, ctx: &Ctx) -> Result<()> {
     let mut relayed: Vec<String> = Vec::new();
-    if verbose {
+    if ctx.ui.verbose {
         relayed.push("-v".to_owned());
     }
     relayed.push("bench".to_owned());
     relayed.extend(args.args.iter().cloned());
-    let command = cmd!(
+    let sh = &ctx.sh;
+    let command = Command::from(cmd!(
         sh,
         "cargo run --quiet --locked --package xtask --features bench --target-dir {TARGET_DIR} -- {relayed...}"
-    );
-    if dry_run {
-        let mut plan = Plan::new();
-        plan.cmd("Building the benchmarks and running them", command);
-        print!("{}", plan.render());
-        return Ok(());
-    }
-    let mut command = Command::from(command);
-    ui.detail(&format!("$ {}", crate::step::shell_line(&command)));
-    // Inherited streams: the report on stdout, progress on stderr, as the
-    // benchmark prints them.
-    let status = command
-        .status()
-        .context("cannot run cargo to build the benchmarks")?;
-    check(status)
+    ));
+    let line = crate::step::shell_line(&command);
+    let mut plan = Plan::new();
+    plan.native(
+        "Building the benchmarks and running them",
+        format!("$ {line}; its report on stdout, its progress on stderr"),
+        move || {
+            let mut command = command;
+            // Inherited streams: the report on stdout, progress on stderr, as
+            // the benchmark prints them.
+            let status = command
+                .status()
+                .context("cannot run cargo to build the benchmarks")?;
+            check(status)
+        },
+    )
+    // The benchmark draws its own status lines.
+    .show_output();
+    ctx.carry_out(plan).map(drop)
 }
 
 /// The relayed run's status as ours.

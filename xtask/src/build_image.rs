@@ -19,10 +19,10 @@ use registry::{Client, ImageRef, KubernetesVersion, Options};
 use xshell::{Shell, cmd};
 
 use crate::config::{Config, Engine};
+use crate::ctx::Ctx;
 use crate::flags::{ContextArgs, CrioSourceArgs};
 use crate::releases::{Pin, RELEASES_PATH, Release};
 use crate::step::Plan;
-use crate::ui::Ui;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -556,6 +556,7 @@ fn parse_target(s: &str, kubernetes: &KubernetesVersion) -> Result<ImageRef> {
 /// are written by the plan's own "Rendering" steps.
 pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
     let mut plan = Plan::new();
+    plan.unresolved(r.unresolved.clone());
     let target = r.target.to_string();
 
     match r.up_to_date {
@@ -864,28 +865,21 @@ pub fn summary(r: &Resolved) -> String {
     )
 }
 
-pub fn run(args: &BuildImageArgs, config: &Config, ui: &Ui, dry_run: bool) -> Result<()> {
-    let sh = crate::shell::project_shell()?;
+pub fn run(args: &BuildImageArgs, ctx: &Ctx) -> Result<()> {
     let client = Client::new(Options::default());
-    let lookup = LiveLookup { sh: &sh, client };
-    let resolved = ui.step("Resolving inputs", || {
-        if dry_run {
-            args.resolve_for_dry_run(config, &lookup)
+    let lookup = LiveLookup {
+        sh: &ctx.sh,
+        client,
+    };
+    let resolved = ctx.ui.step("Resolving inputs", || {
+        if ctx.dry_run() {
+            args.resolve_for_dry_run(&ctx.config, &lookup)
         } else {
-            args.resolve(config, &lookup)
+            args.resolve(&ctx.config, &lookup)
         }
     })?;
     eprintln!("   {}", summary(&resolved));
-    let plan = plan(&sh, &resolved);
-    if dry_run {
-        print!(
-            "{}{}",
-            plan.render(),
-            crate::step::render_unresolved(&resolved.unresolved)
-        );
-        return Ok(());
-    }
-    plan.execute(ui).map_err(|e| {
+    ctx.carry_out(plan(&ctx.sh, &resolved)).map(drop).map_err(|e| {
         e.context(
             "build-image did not finish and pushed no tag; fix the cause and rerun the same command (-v shows every command's output)",
         )
@@ -1017,8 +1011,11 @@ mod tests {
             "{:?}",
             r.unresolved
         );
+        let mut shown = Plan::new();
+        shown.unresolved(r.unresolved.clone());
         assert!(
-            crate::step::render_unresolved(&r.unresolved)
+            shown
+                .render()
                 .starts_with("Not looked up (a real run does first):\n  - ")
         );
         let err = args
@@ -1036,7 +1033,7 @@ mod tests {
             r.unresolved[0].starts_with("kind's version (no kind): a real run needs kind v0.24.0")
         );
         assert!(args.resolve(&config, &Offline).is_err());
-        assert_eq!(crate::step::render_unresolved(&[]), "");
+        assert_eq!(Plan::new().unresolved(Vec::new()).render(), "");
     }
 
     #[test]

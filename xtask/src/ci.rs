@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use xshell::{Shell, cmd};
 
+use crate::ctx::Ctx;
 use crate::step::Plan;
-use crate::ui::Ui;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -96,7 +96,8 @@ fn search_path(root: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
+pub fn run(args: &CiArgs, ctx: &Ctx) -> Result<()> {
+    let sh = &ctx.sh;
     let root = sh.current_dir();
     let dirs = search_path(&root);
     let strict = in_ci();
@@ -187,21 +188,16 @@ pub fn run(sh: &Shell, ui: &Ui, args: &CiArgs, dry_run: bool) -> Result<()> {
         );
     }
 
-    if dry_run {
-        print!("{}", plan.render());
-        report_missing(&missing, strict);
-        return Ok(());
-    }
-    if strict && !missing.is_empty() {
+    if strict && !missing.is_empty() && !ctx.dry_run() {
         report_missing(&missing, strict);
         bail!(
             "CI=true and {} required tool(s) are missing; `bash .ci/run` installs them",
             missing.len()
         );
     }
-    let result = plan.execute(ui);
+    let result = ctx.carry_out(plan);
     report_missing(&missing, strict);
-    result
+    result.map(drop)
 }
 
 /// Tracked shell scripts: `.ci/run`, `.ci/sid-tools` and every `*.sh`.

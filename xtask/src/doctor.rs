@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 
-use crate::config::Engine;
-use crate::ui::Ui;
+use crate::ctx::Ctx;
+use crate::step::Plan;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DoctorArgs {
@@ -13,7 +13,13 @@ pub struct DoctorArgs {
     pub image: Option<String>,
 }
 
-pub fn run(args: &DoctorArgs, engine: Engine, image: &str, ui: &Ui, dry_run: bool) -> Result<()> {
-    let image = args.image.as_deref().unwrap_or(image);
-    crate::preflight::run(engine, image, ui, dry_run)
+pub fn run(args: &DoctorArgs, ctx: &Ctx) -> Result<()> {
+    let config = &ctx.config;
+    let image = match &args.image {
+        Some(image) => image.clone(),
+        None => format!("{}:{}", config.image_repository, config.kubernetes),
+    };
+    let mut plan = Plan::new();
+    crate::preflight::add_checks(&mut plan, &ctx.sh, config.engine, &image, None);
+    ctx.carry_out(plan).map(drop)
 }

@@ -24,9 +24,9 @@ use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
 use crate::cluster::{ClusterName, nodes};
-use crate::config::{Config, Engine};
+use crate::config::Engine;
+use crate::ctx::Ctx;
 use crate::step::Plan;
-use crate::ui::Ui;
 use preload::{RECORDED_LIST, Recorded, STATUS_FILE};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -143,7 +143,6 @@ pub fn plan<'a>(
     image: &'a str,
     engine: Engine,
     started: &'a Cell<Option<Instant>>,
-    ui: Ui,
 ) -> Result<Plan<'a>> {
     let wait_for = parse_duration(&args.wait)?;
     let kind_config = crate::flags::KindConfigArgs {
@@ -177,28 +176,15 @@ pub fn plan<'a>(
         ),
         move || crate::cluster::ensure_absent(sh, &args.name, engine),
     );
-    {
-        let what = format!(
-            "cargo xtask doctor --image {image}: {}{}",
-            crate::preflight::commands(engine, image)?.join("; "),
-            if args.ignore_doctor {
-                "; problems are only warnings (--ignore-doctor)"
-            } else {
-                ""
-            }
-        );
-        plan.native("Running doctor", what, move || match crate::preflight::run(
-            engine, image, &ui, false,
-        ) {
-            Err(e) if args.ignore_doctor => {
-                eprintln!("   WARNING: {e:#}; going on (--ignore-doctor)");
-                Ok(())
-            }
-            other => other,
-        })
-        // Doctor draws its own status lines: no spinner over them.
-        .show_output();
-    }
+    // doctor's checks (`cargo xtask doctor --image IMAGE`): a problem stops
+    // the run before the cluster is created, unless --ignore-doctor.
+    crate::preflight::add_checks(
+        &mut plan,
+        sh,
+        engine,
+        image,
+        args.ignore_doctor.then_some("--ignore-doctor"),
+    );
     {
         let dir = dir.clone();
         let config_file = config_file.clone();
@@ -627,19 +613,15 @@ fn collect_journals(sh: &Shell, name: &str, provider: &str, logs: &std::path::Pa
     Ok(())
 }
 
-pub fn run(args: &E2eArgs, config: &Config, ui: &Ui, dry_run: bool) -> Result<()> {
-    let sh = crate::shell::project_shell()?;
+pub fn run(args: &E2eArgs, ctx: &Ctx) -> Result<()> {
+    let config = &ctx.config;
     let image = match &args.image {
         Some(i) => registry::ImageRef::parse(i).context("--image")?.to_string(),
         None => format!("{}:{}", config.image_repository, config.kubernetes),
     };
     let started = Cell::new(None);
-    let plan = plan(&sh, args, &image, config.engine, &started, *ui)?;
-    if dry_run {
-        print!("{}", plan.render());
-        return Ok(());
-    }
-    plan.execute(ui)
+    let plan = plan(&ctx.sh, args, &image, config.engine, &started)?;
+    ctx.carry_out(plan).map(drop)
 }
 
 #[cfg(test)]
@@ -825,18 +807,12 @@ mod plan_tests {
         args: E2eArgs,
     }
 
-    const QUIET: Ui = Ui {
-        verbose: false,
-        tty: false,
-        color: false,
-    };
-
     fn dry_run(argv: &[&str], engine: Engine) -> String {
         let cli = Cli::try_parse_from(std::iter::once("e2e").chain(argv.iter().copied())).unwrap();
         let sh = Shell::new().unwrap();
         let started = Cell::new(None);
         let image = "ghcr.io/owner/kindnode-crio:v1.34.0";
-        plan(&sh, &cli.args, image, engine, &started, QUIET)
+        plan(&sh, &cli.args, image, engine, &started)
             .unwrap()
             .render()
     }
@@ -867,7 +843,7 @@ mod plan_tests {
         let cli = Cli::try_parse_from(["e2e", "--wait", "soon"]).unwrap();
         let sh = Shell::new().unwrap();
         let started = Cell::new(None);
-        let err = plan(&sh, &cli.args, "x:y", Engine::Docker, &started, QUIET)
+        let err = plan(&sh, &cli.args, "x:y", Engine::Docker, &started)
             .err()
             .unwrap();
         assert!(err.to_string().contains("--wait \"soon\""));

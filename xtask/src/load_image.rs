@@ -23,8 +23,8 @@ use xshell::{Shell, cmd};
 
 use crate::cluster::ClusterName;
 use crate::config::Engine;
+use crate::ctx::Ctx;
 use crate::step::{Invocation, Plan};
-use crate::ui::Ui;
 
 /// Inside the node, where image N's archive lands for the import: on the
 /// `/var` volume (kind's `/tmp` is a tmpfs, memory the node may lack).
@@ -272,18 +272,18 @@ fn as_typed(typed: &str) -> Result<Load> {
     })
 }
 
-pub fn run(args: &LoadImageArgs, engine: Engine, ui: &Ui, dry_run: bool) -> Result<()> {
-    let sh = crate::shell::project_shell()?;
+pub fn run(args: &LoadImageArgs, ctx: &Ctx) -> Result<()> {
+    let (sh, engine, dry_run) = (&ctx.sh, ctx.config.engine, ctx.dry_run());
     // What a dry run could not look up, with what its plan assumes.
     let mut unresolved = Vec::new();
-    let images = ui.step("Resolving the images' names", || {
+    let images = ctx.ui.step("Resolving the images' names", || {
         if !dry_run {
-            return resolve(&sh, engine, &args.images);
+            return resolve(sh, engine, &args.images);
         }
         let e = engine.to_string();
         args.images
             .iter()
-            .map(|t| match engine_names(&sh, &e, t).and_then(|tags| pick_name(t, &tags)) {
+            .map(|t| match engine_names(sh, &e, t).and_then(|tags| pick_name(t, &tags)) {
                 Ok(load) => Ok(load),
                 Err(err) => {
                     unresolved.push(format!(
@@ -295,7 +295,7 @@ pub fn run(args: &LoadImageArgs, engine: Engine, ui: &Ui, dry_run: bool) -> Resu
             .collect()
     })?;
     let name = args.name.as_str();
-    let nodes = match crate::cluster::nodes(&sh, name, &engine.to_string()) {
+    let nodes = match crate::cluster::nodes(sh, name, &engine.to_string()) {
         Ok(nodes) if !nodes.is_empty() => nodes,
         found if dry_run => {
             let why = found
@@ -313,23 +313,16 @@ pub fn run(args: &LoadImageArgs, engine: Engine, ui: &Ui, dry_run: bool) -> Resu
     };
     // One directory and one set of node archive names per run.
     let run = std::process::id().to_string();
-    let plan = plan(
-        &sh,
+    let mut plan = plan(
+        sh,
         &images,
         &nodes,
         engine,
         &Path::new(ARCHIVE_DIR).join(&run),
         &run,
     );
-    if dry_run {
-        print!(
-            "{}{}",
-            plan.render(),
-            crate::step::render_unresolved(&unresolved)
-        );
-        return Ok(());
-    }
-    plan.execute(ui)
+    plan.unresolved(unresolved);
+    ctx.carry_out(plan).map(drop)
 }
 
 #[cfg(test)]
@@ -525,11 +518,12 @@ mod tests {
         let images = resolve(&sh, Engine::Docker, std::slice::from_ref(&app)).unwrap();
         let nodes = vec![node.clone()];
         let archives = dir.path().join("archives");
-        let result = plan(&sh, &images, &nodes, Engine::Docker, &archives, "test").execute(&Ui {
-            verbose: false,
-            tty: false,
-            color: false,
-        });
+        let result =
+            plan(&sh, &images, &nodes, Engine::Docker, &archives, "test").execute(&crate::ui::Ui {
+                verbose: false,
+                tty: false,
+                color: false,
+            });
         let stored = format!("{NODE_STORE}docker.io/library/{app}");
         let inspect = cmd!(sh, "docker exec {node} skopeo inspect --raw {stored}")
             .quiet()

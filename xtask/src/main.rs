@@ -1,8 +1,9 @@
 //! kind-crio's command line: `cargo xtask <command>`.
 //!
-//! `main` parses flags, loads the configuration, makes one `Shell` rooted at
-//! the workspace, and dispatches; each command lives in its own module and
-//! builds a `step::Plan` that is either printed (`--dry-run`) or executed.
+//! `main` parses flags and builds one [`ctx::Ctx`] (the shell rooted at the
+//! workspace, the effective configuration, the UI, run or dry run); each
+//! command lives in its own module, takes the context, and hands the
+//! `step::Plan` it builds to `Ctx::carry_out`, which prints or executes it.
 
 #[cfg(feature = "bench")]
 mod bench;
@@ -13,6 +14,7 @@ mod ci;
 mod cluster;
 mod codegen;
 mod config;
+mod ctx;
 mod doctor;
 mod e2e;
 mod flags;
@@ -39,6 +41,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::ctx::{Ctx, Mode};
 use crate::ui::Ui;
 
 /// Build kind node images that run CRI-O, and prove them in a cluster.
@@ -106,7 +109,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ui = Ui::from_env(cli.verbose);
-    match run(cli, &ui) {
+    match context(&cli, ui).and_then(|ctx| cli.command.run(&ctx)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` prints the context chain on one line per cause, never a backtrace.
@@ -116,39 +119,48 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli, ui: &Ui) -> Result<()> {
+fn context(cli: &Cli, ui: Ui) -> Result<Ctx> {
     let mut config = Config::from_path(cli.config.as_deref())?;
     if let Some(engine) = cli.engine {
         config.engine = engine;
     }
-    match cli.command {
-        Command::Tags(args) => tags::run(&args, &config.node_repository, ui, cli.dry_run),
-        Command::BuildImage(args) => build_image::run(&args, &config, ui, cli.dry_run),
-        Command::E2e(args) => e2e::run(&args, &config, ui, cli.dry_run),
-        Command::LoadImage(args) => load_image::run(&args, config.engine, ui, cli.dry_run),
-        Command::Doctor(args) => {
-            let image = format!("{}:{}", config.image_repository, config.kubernetes);
-            doctor::run(&args, config.engine, &image, ui, cli.dry_run)
-        }
-        Command::Render(args) => render::run(&args, &config, cli.dry_run),
-        Command::Codegen(args) => {
-            let sh = shell::project_shell()?;
-            codegen::run(&args, &sh.current_dir(), cli.dry_run)
-        }
-        Command::Config => {
-            print!("{}{}", config.to_toml(), config.explain_defaults());
-            Ok(())
-        }
-        #[cfg(feature = "bench")]
-        Command::Bench(args) => bench::run(&args, ui),
-        #[cfg(not(feature = "bench"))]
-        Command::Bench(args) => bench_relay::run(&args, ui, cli.verbose, cli.dry_run),
-        Command::Matrix(args) => matrix::run(&args, &config),
-        Command::Refresh(args) => refresh::run(&args, ui, cli.dry_run),
-        Command::ReleaseNotes(args) => release_notes::run(&args),
-        Command::Ci(args) => {
-            let sh = shell::project_shell()?;
-            ci::run(&sh, ui, &args, cli.dry_run)
+    Ok(Ctx {
+        sh: shell::project_shell()?,
+        config,
+        ui,
+        mode: if cli.dry_run { Mode::DryRun } else { Mode::Run },
+    })
+}
+
+impl Command {
+    fn run(&self, ctx: &Ctx) -> Result<()> {
+        match self {
+            Command::Tags(args) => tags::run(args, ctx),
+            Command::BuildImage(args) => build_image::run(args, ctx),
+            Command::E2e(args) => e2e::run(args, ctx),
+            Command::LoadImage(args) => load_image::run(args, ctx),
+            Command::Doctor(args) => doctor::run(args, ctx),
+            Command::Render(args) => render::run(args, ctx),
+            Command::Codegen(args) => codegen::run(args, ctx),
+            Command::Config => {
+                print!("{}{}", ctx.config.to_toml(), ctx.config.explain_defaults());
+                Ok(())
+            }
+            Command::Bench(args) => bench_entry(args, ctx),
+            Command::Matrix(args) => matrix::run(args, &ctx.config),
+            Command::Refresh(args) => refresh::run(args, ctx),
+            Command::ReleaseNotes(args) => release_notes::run(args),
+            Command::Ci(args) => ci::run(args, ctx),
         }
     }
+}
+
+#[cfg(feature = "bench")]
+fn bench_entry(args: &bench::BenchArgs, ctx: &Ctx) -> Result<()> {
+    bench::run(args, &ctx.ui)
+}
+
+#[cfg(not(feature = "bench"))]
+fn bench_entry(args: &bench_relay::BenchRelayArgs, ctx: &Ctx) -> Result<()> {
+    bench_relay::run(args, ctx)
 }

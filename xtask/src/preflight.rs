@@ -11,7 +11,7 @@ use xshell::{Shell, cmd};
 
 use crate::config::Engine;
 use crate::kind::{MIN_KIND, parse_kind_version};
-use crate::ui::Ui;
+use crate::step::Plan;
 
 /// Docker 23.0 matches privileged containers' capabilities to its own (moby #42933).
 const MIN_DOCKER: u64 = 23;
@@ -157,64 +157,21 @@ fn judge(probe: &Probe, out: Result<String>, engine: Engine, image: &str) -> Res
     }
 }
 
-/// The commands doctor runs, one shell line each: what a dry run of a
-/// command that runs doctor first shows.
-pub fn commands(engine: Engine, image: &str) -> Result<Vec<String>> {
-    let sh = Shell::new()?;
-    Ok(probes(&sh, engine, image)
-        .into_iter()
-        .map(|(_, _, cmd)| crate::step::shell_line(&std::process::Command::from(cmd)))
-        .collect())
-}
-
-/// Runs every check against `image`, each under its status line; with
-/// `dry_run`, prints them as a plan instead.
-pub fn run(engine: Engine, image: &str, ui: &Ui, dry_run: bool) -> Result<()> {
-    let sh = Shell::new()?;
-    let image = image.to_owned();
-    let probes = probes(&sh, engine, &image);
-    if dry_run {
-        // The same commands, printed as a plan; none of them runs.
-        let mut plan = crate::step::Plan::new();
-        for (_, name, cmd) in probes {
-            plan.cmd(format!("Checking {name}"), cmd);
+/// Adds every check against `image` to `plan`, one step each; with
+/// `warn_only`, a problem is only a warning that ends with that reason.
+pub fn add_checks<'a>(
+    plan: &mut Plan<'a>,
+    sh: &'a Shell,
+    engine: Engine,
+    image: &str,
+    warn_only: Option<&str>,
+) {
+    for (probe, subject, cmd) in probes(sh, engine, image) {
+        let image = image.to_owned();
+        plan.check(subject, cmd, move |out| judge(&probe, out, engine, &image));
+        if let Some(why) = warn_only {
+            plan.warn_only(why);
         }
-        print!("{}", plan.render());
-        return Ok(());
-    }
-    let mut failed = Vec::new();
-    for (probe, name, cmd) in probes {
-        match ui.step(&name, || judge(&probe, read(cmd), engine, &image)) {
-            Ok(detail) => eprintln!("   {detail}"),
-            Err(e) => {
-                eprintln!("   {e:#}");
-                failed.push(name);
-            }
-        }
-    }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        bail!("doctor found problems: {}", failed.join(", "))
-    }
-}
-
-/// Runs a check's command quietly: stdout on success, stderr in the error.
-fn read(cmd: xshell::Cmd<'_>) -> Result<String> {
-    let mut command = std::process::Command::from(cmd);
-    let shown = crate::step::shell_line(&command);
-    let out = command
-        .stdin(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run `{shown}`"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        bail!(
-            "`{shown}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
     }
 }
 

@@ -34,11 +34,11 @@ use registry::{Client, Digest, ImageRef, KubernetesVersion, Repository};
 
 use self::http::{Http, HttpOptions};
 use self::sources::{KindRelease, Scheduled};
+use crate::ctx::Ctx;
 use crate::releases::{
     Date, Kind, Minor, MinorLine, NodeImage, Prerelease, RELEASES_PATH, Release, Releases,
 };
 use crate::step::Plan;
-use crate::ui::Ui;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -484,8 +484,6 @@ pub struct Report {
     pub behind: bool,
     /// Things worth knowing that change nothing (a tag that moved on).
     pub notes: Vec<String>,
-    /// A dry run's plan, instead of all of the above.
-    pub plan: String,
 }
 
 /// Compares what the sources say with `path`, and writes it unless `check`.
@@ -509,25 +507,44 @@ fn compare(g: &Gathered, path: &Path, check: bool) -> Result<Report> {
         behind: !diff.is_empty(),
         diff,
         notes: g.notes.clone(),
-        plan: String::new(),
     })
 }
 
-/// The command on `sources`, with the file at `path`: the plan for a dry
-/// run (nothing read, nothing written), else the refresh.
+/// The command on `sources`, with the file at `path`, carried out by `ctx`
+/// (a dry run reads nothing and writes nothing, and reports nothing).
 pub fn run_with(
     args: &RefreshArgs,
     sources: &Sources,
     path: &Path,
     today: Date,
-    ui: &Ui,
-    dry_run: bool,
+    ctx: &Ctx,
 ) -> Result<Report> {
     let http = Http::new(sources.http.clone());
     let client = Client::new(sources.registry.clone());
     let found = RefCell::new(Gathered::default());
     let report = RefCell::new(Report::default());
-    let mut plan = plan(sources, &http, &client, today, &found);
+    let plan = full_plan(
+        args,
+        sources,
+        (&http, &client),
+        path,
+        today,
+        (&found, &report),
+    );
+    ctx.carry_out(plan)?;
+    Ok(report.into_inner())
+}
+
+/// Every step: gathering from the sources, then comparing (and writing).
+fn full_plan<'a>(
+    args: &RefreshArgs,
+    sources: &'a Sources,
+    (http, client): (&'a Http, &'a Client),
+    path: &'a Path,
+    today: Date,
+    (found, report): (&'a RefCell<Gathered>, &'a RefCell<Report>),
+) -> Plan<'a> {
+    let mut plan = plan(sources, http, client, today, found);
     let check = args.check;
     plan.native(
         if check {
@@ -540,36 +557,24 @@ pub fn run_with(
         } else {
             "only if it differs from what the sources say"
         },
-        {
-            let (found, report) = (&found, &report);
-            move || {
-                *report.borrow_mut() = compare(&found.borrow(), path, check)?;
-                Ok(())
-            }
+        move || {
+            *report.borrow_mut() = compare(&found.borrow(), path, check)?;
+            Ok(())
         },
     );
-    if dry_run {
-        return Ok(Report {
-            plan: plan.render(),
-            ..Report::default()
-        });
-    }
-    plan.execute(ui)?;
-    Ok(report.into_inner())
+    plan
 }
 
-pub fn run(args: &RefreshArgs, ui: &Ui, dry_run: bool) -> Result<()> {
-    let root: PathBuf = crate::shell::project_shell()?.current_dir();
+pub fn run(args: &RefreshArgs, ctx: &Ctx) -> Result<()> {
+    let root: PathBuf = ctx.sh.current_dir();
     let report = run_with(
         args,
         &Sources::public()?,
         &root.join(RELEASES_PATH),
         Date::today(),
-        ui,
-        dry_run,
+        ctx,
     )?;
-    if dry_run {
-        print!("{}", report.plan);
+    if ctx.dry_run() {
         return Ok(());
     }
     for note in &report.notes {

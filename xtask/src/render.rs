@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::config::Config;
+use crate::ctx::Ctx;
 use crate::flags::{ContextArgs, KindConfigArgs, read_config_source};
+use crate::step::Plan;
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
@@ -45,19 +46,19 @@ Proxies for the build are build arguments, not part of the context:
     },
 }
 
-pub fn run(args: &RenderArgs, config: &Config, dry_run: bool) -> Result<()> {
+pub fn run(args: &RenderArgs, ctx: &Ctx) -> Result<()> {
+    let config = &ctx.config;
     match &args.what {
         RenderWhat::KindConfig(a) => {
             print!("{}", a.render(read_config_source)?);
             Ok(())
         }
         RenderWhat::Dockerfile(a) => {
-            let ctx = node_image::render(&a.inputs(config)?);
-            print!("{}", ctx.dockerfile());
+            print!("{}", node_image::render(&a.inputs(config)?).dockerfile());
             Ok(())
         }
         RenderWhat::Context { out, args } => {
-            let ctx = node_image::render(&args.inputs(config)?);
+            let context = node_image::render(&args.inputs(config)?);
             if out.exists()
                 && std::fs::read_dir(out)
                     .with_context(|| format!("cannot read {}", out.display()))?
@@ -69,28 +70,21 @@ pub fn run(args: &RenderArgs, config: &Config, dry_run: bool) -> Result<()> {
                     out.display()
                 );
             }
-            if dry_run {
-                // What would be written; nothing is.
-                println!(
-                    "1. Writing {} files into {} (inputs digest {})",
-                    ctx.files.len(),
+            let mut plan = Plan::new();
+            plan.native(
+                format!(
+                    "Writing {} files into {} (inputs digest {})",
+                    context.files.len(),
                     out.display(),
-                    ctx.inputs_digest().unwrap_or("?")
-                );
-                for path in ctx.files.keys() {
-                    println!("   {path}");
-                }
-                return Ok(());
-            }
-            node_image::write_context(&ctx, out)
-                .with_context(|| format!("cannot write the context into {}", out.display()))?;
-            eprintln!(
-                "wrote {} files into {} (inputs digest {})",
-                ctx.files.len(),
-                out.display(),
-                ctx.inputs_digest().unwrap_or("?")
+                    context.inputs_digest().unwrap_or("?")
+                ),
+                context.files.keys().cloned().collect::<Vec<_>>().join(", "),
+                || {
+                    node_image::write_context(&context, out)
+                        .with_context(|| format!("cannot write the context into {}", out.display()))
+                },
             );
-            Ok(())
+            ctx.carry_out(plan).map(drop)
         }
     }
 }

@@ -69,6 +69,15 @@ pub enum Action<'a> {
         describe: String,
         run: Box<dyn FnOnce() -> Result<()> + 'a>,
     },
+    /// A read-only check of `subject`: its command's stdout (or failure) goes
+    /// to `judge`, whose answer is the detail shown under the status line or
+    /// the problem. A failed check does not stop the checks after it; the
+    /// plan stops before the first step that is not a check.
+    Check {
+        subject: String,
+        cmd: Box<Invocation>,
+        judge: Box<dyn FnOnce(Result<String>) -> Result<String> + 'a>,
+    },
 }
 
 /// One named step of a plan.
@@ -82,6 +91,8 @@ pub struct Step<'a> {
     pub only_if: Option<Condition<'a>>,
     /// Called once, just before the action starts (to note that it started).
     pub on_start: Option<Box<dyn FnOnce() + 'a>>,
+    /// For a check: a problem is only a warning, ending with this reason.
+    pub warn_only: Option<String>,
 }
 
 /// When a step runs: `describe` completes "only if ..." in dry runs and in
@@ -108,6 +119,8 @@ pub struct Plan<'a> {
     on_failure: Vec<Step<'a>>,
     always: Vec<Step<'a>>,
     section: Section,
+    /// What a dry run could not look up, with what the plan assumes instead.
+    unresolved: Vec<String>,
 }
 
 impl std::fmt::Debug for Plan<'_> {
@@ -199,6 +212,41 @@ impl<'a> Plan<'a> {
         self
     }
 
+    /// Adds a check of `subject` (named "Checking SUBJECT"): `cmd` runs
+    /// quietly and `judge` reads its stdout, or its failure.
+    pub fn check(
+        &mut self,
+        subject: impl Into<String>,
+        cmd: Cmd<'a>,
+        judge: impl FnOnce(Result<String>) -> Result<String> + 'a,
+    ) -> &mut Self {
+        let subject = subject.into();
+        self.push(Step::new(
+            format!("Checking {subject}"),
+            Action::Check {
+                subject,
+                cmd: Box::new(cmd.into()),
+                judge: Box::new(judge),
+            },
+        ));
+        self
+    }
+
+    /// Makes the last check added only warn about a problem, saying `why`.
+    pub fn warn_only(&mut self, why: impl Into<String>) -> &mut Self {
+        if let Some(step) = self.current() {
+            step.warn_only = Some(why.into());
+        }
+        self
+    }
+
+    /// Records what a dry run could not look up (each with what the plan
+    /// assumes instead); the rendered plan ends with them.
+    pub fn unresolved(&mut self, unresolved: Vec<String>) -> &mut Self {
+        self.unresolved.extend(unresolved);
+        self
+    }
+
     /// Adds an in-process step; `describe` is what a dry run prints for it.
     pub fn native(
         &mut self,
@@ -229,6 +277,12 @@ impl<'a> Plan<'a> {
             out.push_str("Always, last:\n");
             render_steps(&mut out, &self.always, "A");
         }
+        if !self.unresolved.is_empty() {
+            out.push_str("Not looked up (a real run does first):\n");
+            for u in &self.unresolved {
+                let _ = writeln!(out, "  - {u}");
+            }
+        }
         out
     }
 
@@ -240,7 +294,27 @@ impl<'a> Plan<'a> {
     pub fn execute(self, ui: &Ui) -> Result<()> {
         interrupt::install();
         let mut result = Ok(());
+        // Checks that found a problem: the plan stops before the next step
+        // that is not a check, so every check reports first.
+        let mut problems: Vec<String> = Vec::new();
         for step in self.steps {
+            let is_check = matches!(step.action, Action::Check { .. });
+            if !is_check && !problems.is_empty() {
+                break;
+            }
+            if let Action::Check { subject, .. } = &step.action
+                && step.warn_only.is_none()
+            {
+                let subject = subject.clone();
+                if run_step(ui, step, true).is_err() {
+                    if interrupt::happened() {
+                        result = Err(anyhow::anyhow!("interrupted (Ctrl-C)"));
+                        break;
+                    }
+                    problems.push(subject);
+                }
+                continue;
+            }
             if let Err(e) = run_step(ui, step, true) {
                 result = Err(if interrupt::happened() {
                     e.context("interrupted (Ctrl-C)")
@@ -249,6 +323,12 @@ impl<'a> Plan<'a> {
                 });
                 break;
             }
+        }
+        if !problems.is_empty() && result.is_ok() {
+            result = Err(anyhow::anyhow!(
+                "checks found problems: {}",
+                problems.join(", ")
+            ));
         }
         // After a failure or Ctrl-C these steps still run: they are the point.
         if result.is_err() {
@@ -279,6 +359,7 @@ impl<'a> Step<'a> {
             show_output: false,
             only_if: None,
             on_start: None,
+            warn_only: None,
         }
     }
 }
@@ -298,6 +379,12 @@ fn render_steps(out: &mut String, steps: &[Step<'_>], prefix: &str) {
             }
             Action::Native { describe, .. } => {
                 let _ = writeln!(out, "   ({describe})");
+            }
+            Action::Check { cmd, .. } => {
+                let _ = writeln!(out, "   $ {}", cmd.shell_line());
+                if let Some(why) = &step.warn_only {
+                    let _ = writeln!(out, "   (a problem is only a warning: {why})");
+                }
             }
         }
     }
@@ -324,28 +411,54 @@ fn run_step(ui: &Ui, step: Step<'_>, stop_on_interrupt: bool) -> Result<()> {
         verbose: ui.verbose || step.show_output,
         ..*ui
     };
-    quiet_ui
-        .step(&name, || {
-            if stop_on_interrupt {
-                interrupt::check()?;
-            }
-            if let Some(f) = on_start {
-                f();
-            }
-            match step.action {
-                Action::Commands(cmds) => {
-                    for cmd in cmds {
-                        run(ui, cmd, echo)?;
-                        if stop_on_interrupt {
-                            interrupt::check()?;
-                        }
+    let subject = match &step.action {
+        Action::Check { subject, .. } => Some(subject.clone()),
+        _ => None,
+    };
+    let result = quiet_ui.step(&name, || {
+        if stop_on_interrupt {
+            interrupt::check()?;
+        }
+        if let Some(f) = on_start {
+            f();
+        }
+        match step.action {
+            Action::Commands(cmds) => {
+                for cmd in cmds {
+                    run(ui, cmd, echo)?;
+                    if stop_on_interrupt {
+                        interrupt::check()?;
                     }
-                    Ok(())
                 }
-                Action::Native { run, .. } => run(),
+                Ok(None)
             }
-        })
-        .with_context(|| format!("step \"{name}\" failed"))
+            Action::Native { run, .. } => run().map(|()| None),
+            Action::Check { cmd, judge, .. } => {
+                ui.detail(&format!("$ {}", cmd.shell_line()));
+                judge(read_quietly(*cmd)).map(Some)
+            }
+        }
+    });
+    match (result, subject) {
+        (Ok(detail), _) => {
+            if let Some(detail) = detail {
+                eprintln!("   {detail}");
+            }
+            Ok(())
+        }
+        // A check's problem is its report: shown under its status line.
+        (Err(e), Some(subject)) => match step.warn_only {
+            Some(why) => {
+                eprintln!("   WARNING: {subject}: {e:#}; going on ({why})");
+                Ok(())
+            }
+            None => {
+                eprintln!("   {e:#}");
+                Err(e.context(format!("the check of {subject} found a problem")))
+            }
+        },
+        (Err(e), None) => Err(e.context(format!("step \"{name}\" failed"))),
+    }
 }
 
 /// Ctrl-C: the terminal sends SIGINT to the whole process group, so the
@@ -488,16 +601,23 @@ pub fn run(ui: &Ui, invocation: Invocation, echo: Echo) -> Result<()> {
     bail!(msg)
 }
 
-/// The end of a dry run's plan: what it could not look up.
-pub fn render_unresolved(unresolved: &[String]) -> String {
-    if unresolved.is_empty() {
-        return String::new();
+/// Runs a check's command quietly: its stdout on success, its stderr in the error.
+fn read_quietly(invocation: Invocation) -> Result<String> {
+    let shown = invocation.shell_line();
+    let mut command = invocation.command;
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run `{shown}`"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        bail!(
+            "`{shown}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
     }
-    let mut out = String::from("Not looked up (a real run does first):\n");
-    for u in unresolved {
-        out.push_str(&format!("  - {u}\n"));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -589,6 +709,46 @@ mod tests {
         log.borrow_mut().clear();
         build(false).execute(&quiet()).unwrap();
         assert_eq!(*log.borrow(), ["main", "after main", "cleanup"]);
+    }
+
+    /// Every check reports, then the plan stops before the first step that
+    /// is not a check; a warn-only check never stops it.
+    #[test]
+    fn checks_all_report_then_stop_the_plan() {
+        let sh = Shell::new().unwrap();
+        let seen = std::cell::RefCell::new(Vec::new());
+        let build = |warn_only: bool| {
+            let seen = &seen;
+            let mut plan = Plan::new();
+            plan.check("a", cmd!(sh, "false"), move |out| {
+                seen.borrow_mut().push("a");
+                out.map(|_| "fine".to_owned())
+            });
+            if warn_only {
+                plan.warn_only("--ignore");
+            }
+            plan.check("b", cmd!(sh, "echo b-out"), move |out| {
+                seen.borrow_mut().push("b");
+                assert_eq!(out.as_deref().ok(), Some("b-out"));
+                Ok("b is fine".to_owned())
+            });
+            plan.native("after", "n", move || {
+                seen.borrow_mut().push("after");
+                Ok(())
+            });
+            plan
+        };
+        assert_eq!(
+            build(true).render(),
+            "1. Checking a\n   $ false\n   (a problem is only a warning: --ignore)\n\
+             2. Checking b\n   $ echo b-out\n3. after\n   (n)\n"
+        );
+        let err = format!("{:#}", build(false).execute(&quiet()).unwrap_err());
+        assert_eq!(err, "checks found problems: a");
+        assert_eq!(*seen.borrow(), ["a", "b"]);
+        seen.borrow_mut().clear();
+        build(true).execute(&quiet()).unwrap();
+        assert_eq!(*seen.borrow(), ["a", "b", "after"]);
     }
 
     #[test]

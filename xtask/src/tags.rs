@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use anyhow::{Result, bail};
 use registry::{Client, Options, Repository, TagList};
 
+use crate::ctx::{Ctx, Done};
 use crate::step::Plan;
-use crate::ui::Ui;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -87,10 +87,10 @@ pub fn skopeo_json(list: &TagList) -> String {
     s
 }
 
-pub fn run(args: &TagsArgs, default_repository: &Repository, ui: &Ui, dry_run: bool) -> Result<()> {
+pub fn run(args: &TagsArgs, ctx: &Ctx) -> Result<()> {
     let repo = match &args.repository {
         Some(r) => Repository::parse(r)?,
-        None => default_repository.clone(),
+        None => ctx.config.node_repository.clone(),
     };
     let client = Client::new(Options {
         insecure: args.insecure,
@@ -109,11 +109,9 @@ pub fn run(args: &TagsArgs, default_repository: &Repository, ui: &Ui, dry_run: b
             Ok(())
         },
     );
-    if dry_run {
-        print!("{}", plan.render());
+    if ctx.carry_out(plan)? == Done::Shown {
         return Ok(());
     }
-    plan.execute(ui)?;
     let Some(list) = listed.into_inner() else {
         bail!("listing tags of {repo} produced no result");
     };

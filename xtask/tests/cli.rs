@@ -880,7 +880,7 @@ fn e2e_leaves_an_existing_cluster_alone() {
         "{e2e}"
     );
     for never in [
-        "Running doctor",
+        "Checking kind",
         "Writing the kind config",
         "Creating cluster",
         "Reporting each node's preload outcome",
@@ -933,7 +933,7 @@ fn e2e_leaves_another_engines_context_alone() {
         )),
         "{e2e}"
     );
-    for never in ["Running doctor", "Creating cluster", "Deleting cluster"] {
+    for never in ["Checking kind", "Creating cluster", "Deleting cluster"] {
         assert!(
             !e2e.stderr.contains(&format!(" • {never}")),
             "{never:?} ran:\n{e2e}"
@@ -967,7 +967,7 @@ fn e2e_ignore_doctor_goes_on_and_cleans_up_what_it_started() {
     assert!(
         stopped
             .error()
-            .starts_with("step \"Running doctor\" failed: doctor found problems: "),
+            .starts_with("checks found problems: privileged capabilities"),
         "{stopped}"
     );
     assert!(
@@ -995,8 +995,10 @@ fn e2e_ignore_doctor_goes_on_and_cleans_up_what_it_started() {
     );
     let stderr = &went_on.stderr;
     for expected in [
-        "   WARNING: doctor found problems: privileged capabilities; going on (--ignore-doctor)\n",
-        " ✓ Running doctor (",
+        " ✗ Checking privileged capabilities (",
+        "   WARNING: privileged capabilities: cannot run a privileged container from ",
+        "; going on (--ignore-doctor)\n",
+        " ✓ Checking kind (",
         &format!(" ✗ Creating cluster {name} ("),
         &format!("   no node of cluster {name} to report on\n"),
         " ✓ Reporting each node's preload outcome (",
@@ -1336,7 +1338,7 @@ fn dry_run_codegen_render_and_doctor_write_and_run_nothing() {
     ]);
     let plan = run.ok();
     assert!(
-        plan.starts_with("1. Writing ") && plan.contains("\n   Dockerfile\n"),
+        plan.starts_with("1. Writing ") && plan.contains("\n   (Dockerfile, "),
         "{run}"
     );
     assert!(

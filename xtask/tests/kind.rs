@@ -407,7 +407,7 @@ fn prove(env: &Env, config: &Path, node_image: &str, cluster: &str, preload: Pre
     let again_text = text(&again);
     assert!(!again.status.success(), "{again_text}");
     assert!(again_text.contains("already exists"), "{again_text}");
-    for step in ["Creating cluster", "Deleting cluster", "Running doctor"] {
+    for step in ["Creating cluster", "Deleting cluster", "Checking kind"] {
         for mark in ["•", "✓", "✗"] {
             let line = format!("{mark} {step}");
             assert!(!again_text.contains(&line), "{line:?} ran:\n{again_text}");

@@ -2,7 +2,9 @@
 //! either a command or support, no command module uses another command
 //! module (what two commands share lives in a support module: `flags`,
 //! `preflight`, `generated`, `kind`, `cluster`, `shell`, ...), and nothing
-//! uses an item of `main.rs` (every `crate::X` names a module).
+//! uses an item of `main.rs` (every `crate::X` names a module); and only
+//! `ctx` prints or executes a plan, so a dry run is the same for every
+//! command.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ const COMMANDS: &[&str] = &[
 const SUPPORT: &[&str] = &[
     "cluster",
     "config",
+    "ctx",
     "flags",
     "generated",
     "kind",
@@ -160,4 +163,32 @@ fn paths_are_read_as_written() {
             .map(str::to_owned)
             .collect()
     );
+}
+
+/// A source text without its tests (`#[cfg(test)] mod tests` comes last).
+fn without_tests(text: &str) -> &str {
+    text.split("#[cfg(test)]\nmod tests").next().unwrap_or(text)
+}
+
+#[test]
+fn only_ctx_prints_or_executes_a_plan() {
+    let mut problems = Vec::new();
+    for (top, file) in files() {
+        let text = std::fs::read_to_string(&file).expect("a source file");
+        let text = without_tests(&text);
+        let shown = file.strip_prefix(src()).unwrap_or(&file).display();
+        // `step` defines Plan::execute; `ctx` is the one caller.
+        if top != "step" && top != "ctx" && text.contains(".execute(") {
+            problems.push(format!(
+                "{shown} executes a plan: hand it to Ctx::carry_out"
+            ));
+        }
+        if top != "ctx" && text.contains("plan.render()") {
+            problems.push(format!("{shown} prints a plan: hand it to Ctx::carry_out"));
+        }
+        if top != "shell" && text.contains("project_shell") {
+            problems.push(format!("{shown} makes its own shell: use Ctx::sh"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

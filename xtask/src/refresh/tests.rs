@@ -13,6 +13,7 @@ use expect_test::expect_file;
 use testkit::{Auth, REGISTRY_TOOLS, Registry, TempDir, tools_present};
 
 use super::*;
+use crate::ctx::{Ctx, Mode};
 
 // ---------------------------------------------------------------------------
 // A fixture server
@@ -138,12 +139,33 @@ fn today() -> Date {
     Date::parse("2026-12-01").expect("a date")
 }
 
-fn ui() -> Ui {
-    Ui {
-        verbose: false,
-        tty: false,
-        color: false,
+fn ctx(mode: Mode) -> Ctx {
+    Ctx {
+        sh: xshell::Shell::new().expect("a shell"),
+        config: crate::config::Config::load(None).expect("the defaults"),
+        ui: crate::ui::Ui {
+            verbose: false,
+            tty: false,
+            color: false,
+        },
+        mode,
     }
+}
+
+/// The plan a dry run prints.
+fn rendered(args: &RefreshArgs, sources: &Sources, path: &Path) -> String {
+    let http = Http::new(sources.http.clone());
+    let client = Client::new(sources.registry.clone());
+    let (found, report) = (RefCell::default(), RefCell::default());
+    full_plan(
+        args,
+        sources,
+        (&http, &client),
+        path,
+        today(),
+        (&found, &report),
+    )
+    .render()
 }
 
 fn fast() -> HttpOptions {
@@ -304,30 +326,47 @@ fn refresh_on_fixtures_writes_the_file_and_check_fails_when_behind() {
     let (path, stale) = stale_file(&dir);
 
     // A dry run reads nothing and writes nothing.
-    let dry = run_with(&refresh_args(false), &sources, &path, today(), &ui(), true).unwrap();
+    let dry = rendered(&refresh_args(false), &sources, &path);
+    run_with(
+        &refresh_args(false),
+        &sources,
+        &path,
+        today(),
+        &ctx(Mode::DryRun),
+    )
+    .unwrap();
     assert!(
-        dry.plan.contains(&format!(
+        dry.contains(&format!(
             "GET {}/repos/kubernetes-sigs/kind/releases/latest",
             sources.github_api
         )),
-        "{}",
-        dry.plan
+        "{dry}"
     );
-    assert!(
-        dry.plan.contains("5. Writing configs/releases.toml"),
-        "{}",
-        dry.plan
-    );
+    assert!(dry.contains("5. Writing configs/releases.toml"), "{dry}");
     assert_eq!(server.requests(), Vec::<String>::new());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), stale);
 
     // --check on the stale file: behind, the difference shown, nothing written.
-    let checked = run_with(&refresh_args(true), &sources, &path, today(), &ui(), false).unwrap();
+    let checked = run_with(
+        &refresh_args(true),
+        &sources,
+        &path,
+        today(),
+        &ctx(Mode::Run),
+    )
+    .unwrap();
     assert!(checked.behind);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), stale);
 
     // The refresh: the file the sources make, and the difference printed.
-    let report = run_with(&refresh_args(false), &sources, &path, today(), &ui(), false).unwrap();
+    let report = run_with(
+        &refresh_args(false),
+        &sources,
+        &path,
+        today(),
+        &ctx(Mode::Run),
+    )
+    .unwrap();
     assert!(report.behind);
     assert_eq!(report.diff, checked.diff);
     let written = std::fs::read_to_string(&path).unwrap();
@@ -354,7 +393,14 @@ fn refresh_on_fixtures_writes_the_file_and_check_fails_when_behind() {
     );
 
     // Nothing new: up to date, and --check passes.
-    let again = run_with(&refresh_args(true), &sources, &path, today(), &ui(), false).unwrap();
+    let again = run_with(
+        &refresh_args(true),
+        &sources,
+        &path,
+        today(),
+        &ctx(Mode::Run),
+    )
+    .unwrap();
     assert!(!again.behind && again.diff.is_empty(), "{}", again.diff);
 
     // CRI-O branches v1.38: the pre-release moves from main to its stream.
@@ -368,7 +414,14 @@ fn refresh_on_fixtures_writes_the_file_and_check_fails_when_behind() {
         &format!("{CRIO}/prerelease:/v1.38/deb/Packages"),
         vec![ok(&packages("1.38.0~rc.0"))],
     );
-    let branched = run_with(&refresh_args(false), &sources, &path, today(), &ui(), false).unwrap();
+    let branched = run_with(
+        &refresh_args(false),
+        &sources,
+        &path,
+        today(),
+        &ctx(Mode::Run),
+    )
+    .unwrap();
     assert_eq!(
         branched
             .diff
@@ -380,7 +433,14 @@ fn refresh_on_fixtures_writes_the_file_and_check_fails_when_behind() {
 
     // A month on, v1.35 is past its end of life: out of the file, and so of the matrix.
     let later = Date::parse("2027-03-01").unwrap();
-    let report = run_with(&refresh_args(false), &sources, &path, later, &ui(), false).unwrap();
+    let report = run_with(
+        &refresh_args(false),
+        &sources,
+        &path,
+        later,
+        &ctx(Mode::Run),
+    )
+    .unwrap();
     let read = Releases::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(
         report.diff.contains("-kubernetes = \"v1.35\""),
@@ -409,7 +469,14 @@ fn a_digest_the_registry_lacks_is_an_error() {
     let (path, stale) = stale_file(&dir);
     let err = format!(
         "{:#}",
-        run_with(&refresh_args(false), &sources, &path, today(), &ui(), false).unwrap_err()
+        run_with(
+            &refresh_args(false),
+            &sources,
+            &path,
+            today(),
+            &ctx(Mode::Run)
+        )
+        .unwrap_err()
     );
     assert!(
         err.starts_with("step \"Checking kind's node images in ")
@@ -445,8 +512,7 @@ fn network_faults_give_clear_errors_and_write_nothing() {
             &sources(&server, repo.clone()),
             &path,
             today(),
-            &ui(),
-            false,
+            &ctx(Mode::Run),
         )
         .unwrap_err();
         assert_eq!(
@@ -501,7 +567,7 @@ fn network_faults_give_clear_errors_and_write_nothing() {
     s.github_api = format!("http://127.0.0.1:{closed}");
     let err = format!(
         "{:#}",
-        run_with(&refresh_args(true), &s, &path, today(), &ui(), false).unwrap_err()
+        run_with(&refresh_args(true), &s, &path, today(), &ctx(Mode::Run)).unwrap_err()
     );
     assert!(
         err.contains("cannot connect (refused or unreachable"),
@@ -549,7 +615,7 @@ fn the_github_token_goes_to_the_api_only() {
     let (path, _) = stale_file(&dir);
     let err = format!(
         "{:#}",
-        run_with(&refresh_args(false), &s, &path, today(), &ui(), false).unwrap_err()
+        run_with(&refresh_args(false), &s, &path, today(), &ctx(Mode::Run)).unwrap_err()
     );
     assert!(!err.contains("ghp_secret"), "{err}");
     let heads = lock(&seen).clone();
