@@ -18,8 +18,9 @@ use node_image::{Arch, BuildProxy, CrioStream};
 use registry::{Client, ImageRef, KubernetesVersion, Options};
 use xshell::{Shell, cmd};
 
-use crate::config::{Config, Engine};
+use crate::config::Config;
 use crate::ctx::Ctx;
+use crate::engine::{Engine, Output};
 use crate::flags::{ContextArgs, CrioSourceArgs};
 use crate::releases::{Pin, RELEASES_PATH, Release};
 use crate::step::Plan;
@@ -174,8 +175,9 @@ fn platforms(arches: &[Arch]) -> String {
 pub struct Resolved {
     pub kubernetes: KubernetesVersion,
     pub stream: CrioStream,
-    pub arches: Vec<Arch>,
     pub engine: Engine,
+    /// What the build makes for these platforms with this engine.
+    pub output: Output,
     pub target: ImageRef,
     pub node: NodeImage,
     /// At least one; the first holds the first --arch.
@@ -231,21 +233,18 @@ impl Lookup for LiveLookup<'_> {
     }
 
     fn local_inputs_digest(&self, engine: Engine, image: &ImageRef) -> Result<Option<String>> {
-        let engine = engine.to_string();
         let reference = image.to_string();
         let format = format!(
             "{{{{ index .Config.Labels \"{}\" }}}}",
             node_image::DIGEST_LABEL
         );
-        let out = cmd!(
-            self.sh,
-            "{engine} image inspect --format {format} {reference}"
-        )
-        .quiet()
-        .ignore_status()
-        .ignore_stderr()
-        .output()
-        .with_context(|| format!("cannot run {engine}: is it installed?"))?;
+        let out = engine
+            .image_inspect(self.sh, &format, &reference)
+            .quiet()
+            .ignore_status()
+            .ignore_stderr()
+            .output()
+            .with_context(|| format!("cannot run {engine}: is it installed?"))?;
         if !out.status.success() {
             return Ok(None);
         }
@@ -299,11 +298,7 @@ impl BuildImageArgs {
             bail!("--arch: give each architecture once (amd64, arm64)");
         }
         let engine = config.engine;
-        if engine == Engine::Docker && arches.len() > 1 && !self.push {
-            bail!(
-                "docker keeps one platform per local image: with several --arch, add --push (one multi-arch index) or use --engine podman"
-            );
-        }
+        let output = engine.output(arches.len(), self.push)?;
         let target = match &self.image {
             Some(r) => parse_target(r, &kubernetes).context("--image")?,
             None => ImageRef {
@@ -325,7 +320,7 @@ impl BuildImageArgs {
                 vec![self.variant(config, &kubernetes, base, &arches, "context")?]
             }
             NodeImage::Build { images, .. } if images.len() > 1 => {
-                if engine == Engine::Docker {
+                if output == Output::PushedIndex {
                     bail!(
                         "kind builds one node image per architecture, and docker cannot join local images of several architectures into one index without pushing each first; use --engine podman (it takes kind's node images from docker), or build one --arch per run"
                     );
@@ -398,8 +393,8 @@ impl BuildImageArgs {
                 .join(target.tag.clone().unwrap_or_default()),
             kubernetes,
             stream,
-            arches,
             engine,
+            output,
             target,
             node,
             variants,
@@ -578,16 +573,9 @@ pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
         }
     }
 
-    if r.push && !(r.engine == Engine::Docker && r.arches.len() > 1) {
-        let tls = tls_flag(r);
-        let push = match (r.engine, r.arches.len() > 1) {
-            (Engine::Podman, true) => cmd!(
-                sh,
-                "podman manifest push --all {tls...} {target} docker://{target}"
-            ),
-            (Engine::Podman, false) => cmd!(sh, "podman push {tls...} {target}"),
-            (Engine::Docker, _) => cmd!(sh, "docker push {target}"),
-        };
+    if r.push
+        && let Some(push) = r.engine.push(sh, r.output, &tls_flag(r), &target)
+    {
         plan.cmd(format!("Pushing {target}"), push);
     }
 
@@ -715,7 +703,6 @@ fn new_manifest_list(sh: &Shell, target: &str) -> Result<()> {
 /// Rendering each variant's context and building it.
 fn build_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
     let target = r.target.to_string();
-    let multi = r.arches.len() > 1;
     let mut build_args: Vec<String> = r
         .proxy
         .build_args()
@@ -725,13 +712,13 @@ fn build_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
     if r.rebuild {
         build_args.insert(0, "--no-cache".to_owned());
     }
-    if r.engine == Engine::Docker && multi {
+    if r.output == Output::PushedIndex {
         plan.cmd(
             "Preparing a multi-platform builder",
-            cmd!(sh, "sh -c 'docker buildx inspect kind-crio >/dev/null 2>&1 || docker buildx create --name kind-crio --driver docker-container'"),
+            Engine::prepare_builder(sh),
         );
     }
-    if r.engine == Engine::Podman && multi {
+    if r.output == Output::ManifestList {
         // `podman build --manifest` adds to a list that already exists: start
         // from none, so an earlier run's images are not pushed with this one's.
         let name = target.clone();
@@ -771,26 +758,9 @@ fn build_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
         );
         let platforms = variant.platforms();
         let build_args = &build_args;
-        let build = match (r.engine, multi) {
-            (Engine::Docker, false) => cmd!(
-                sh,
-                "docker build --platform {platforms} {build_args...} -t {target} {dir}"
-            ),
-            // Several platforms in one index need a BuildKit builder that can
-            // hold them (the docker-container driver); it pushes as it finishes.
-            (Engine::Docker, true) => cmd!(
-                sh,
-                "docker buildx build --builder kind-crio --platform {platforms} {build_args...} --push -t {target} {dir}"
-            ),
-            (Engine::Podman, false) => cmd!(
-                sh,
-                "podman build --format docker --platform {platforms} {build_args...} -t {target} {dir}"
-            ),
-            (Engine::Podman, true) => cmd!(
-                sh,
-                "podman build --format docker --platform {platforms} {build_args...} --manifest {target} {dir}"
-            ),
-        };
+        let build = r
+            .engine
+            .build(sh, r.output, &platforms, build_args, &target, &dir);
         plan.cmd(format!("Building {target} for {platforms}"), build);
     }
 }

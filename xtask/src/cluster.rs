@@ -7,7 +7,7 @@ use std::fmt;
 use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
-use crate::config::Engine;
+use crate::engine::Engine;
 
 /// A kind cluster name that is also safe as one directory name: kind's own
 /// rule (`^[a-z0-9.-]+$`, `pkg/internal/apis/config/validate.go`), and a
@@ -107,20 +107,18 @@ pub fn ensure_absent(sh: &Shell, name: &ClusterName, engine: Engine) -> Result<(
 /// as kind's own `load` and `export logs` pick them. `kind get nodes` also
 /// lists the load balancer kind puts in front of several control planes,
 /// which has no CRI-O, no preload and no skopeo.
-pub fn nodes(sh: &Shell, name: &str, engine: &str) -> Result<Vec<String>> {
+pub fn nodes(sh: &Shell, name: &str, engine: Engine) -> Result<Vec<String>> {
     let cluster = format!("label=io.x-k8s.kind.cluster={name}");
     let names = "{{.Names}}";
     let mut nodes = Vec::new();
     for role in ["control-plane", "worker"] {
         let role = format!("label=io.x-k8s.kind.role={role}");
         // Two label filters: docker and podman both keep what matches both.
-        let out = cmd!(
-            sh,
-            "{engine} ps --all --filter {cluster} --filter {role} --format {names}"
-        )
-        .quiet()
-        .read()
-        .with_context(|| format!("cannot list the nodes of cluster {name} with {engine}"))?;
+        let out = engine
+            .ps(sh, &[cluster.clone(), role], names)
+            .quiet()
+            .read()
+            .with_context(|| format!("cannot list the nodes of cluster {name} with {engine}"))?;
         nodes.extend(
             out.lines()
                 .map(str::trim)
@@ -232,7 +230,7 @@ mod tests {
             import(sh, engine, &podman.tarball, &image);
             remove_kind_like(sh, engine);
             create_kind_like(sh, engine, &image);
-            let found = nodes(sh, "kc-test", engine);
+            let found = nodes(sh, "kc-test", engine.parse().unwrap());
             remove_kind_like(sh, engine);
             let _ = cmd!(sh, "{engine} rmi {image}")
                 .quiet()

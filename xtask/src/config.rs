@@ -5,7 +5,6 @@
 //! the CRI-O stream) comes from `configs/releases.toml`, never from a version
 //! written here.
 
-use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -13,6 +12,7 @@ use node_image::CrioStream;
 use registry::{KubernetesVersion, Repository};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Engine;
 use crate::releases::Releases;
 
 /// The embedded defaults, the same file users read in the repository.
@@ -67,33 +67,6 @@ struct RepositorySection {
 #[serde(deny_unknown_fields)]
 struct BuildSection {
     engine: String,
-}
-
-/// The container engine that builds and pushes images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Engine {
-    Docker,
-    Podman,
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Engine::Docker => "docker",
-            Engine::Podman => "podman",
-        })
-    }
-}
-
-impl std::str::FromStr for Engine {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "docker" => Ok(Engine::Docker),
-            "podman" => Ok(Engine::Podman),
-            other => bail!("engine {other:?} is not supported; use \"docker\" or \"podman\""),
-        }
-    }
 }
 
 impl Config {

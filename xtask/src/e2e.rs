@@ -24,8 +24,8 @@ use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
 use crate::cluster::{ClusterName, nodes};
-use crate::config::Engine;
 use crate::ctx::Ctx;
+use crate::engine::Engine;
 use crate::step::Plan;
 use preload::{RECORDED_LIST, Recorded, STATUS_FILE};
 
@@ -160,10 +160,7 @@ pub fn plan<'a>(
     let smoke_file = dir.join("smoke.yaml");
     let logs = dir.join("logs");
     let wait = args.wait.as_str();
-    let provider = match engine {
-        Engine::Docker => "docker",
-        Engine::Podman => "podman",
-    };
+    let provider = engine.program();
     let created = move || started.get().is_some();
     const CREATED: &str = "this run started creating the cluster";
 
@@ -264,7 +261,7 @@ pub fn plan<'a>(
         format!(
             "on each node, wait up to {wait} for {STATUS_FILE}; every image of {RECORDED_LIST} must be imported or present, none failed"
         ),
-        move || check_preload_status(sh, name, provider, wait_for),
+        move || check_preload_status(sh, name, engine, wait_for),
     );
     {
         let context = context.clone();
@@ -273,13 +270,13 @@ pub fn plan<'a>(
             format!(
                 "on each node, journalctl -u crio has no \"Pulling image: REF\" and kubectl --context {context} get events -A has no Pulling event for a REF of {RECORDED_LIST}"
             ),
-            move || check_no_preloaded_pull(sh, name, provider, &context),
+            move || check_no_preloaded_pull(sh, name, engine, &context),
         );
     }
     plan.native(
         "Checking nothing was pulled while the cluster came up",
         format!("on each node, every image `crictl images` lists is in {RECORDED_LIST}, and every recorded name has its recorded digest"),
-        move || check_nothing_pulled(sh, name, provider),
+        move || check_nothing_pulled(sh, name, engine),
     );
     plan.cmds(
         "Running a smoke workload (pod, service, DNS)",
@@ -298,7 +295,7 @@ pub fn plan<'a>(
              for a preload still running; never fails"
         ),
         move || {
-            for line in preload_report(sh, name, provider, wait_for) {
+            for line in preload_report(sh, name, engine, wait_for) {
                 eprintln!("   {line}");
             }
             Ok(())
@@ -319,7 +316,7 @@ pub fn plan<'a>(
                 "journalctl -u crio and -u kind-crio-preload of each node into {}",
                 logs.display()
             ),
-            move || collect_journals(sh, name, provider, &logs),
+            move || collect_journals(sh, name, engine, &logs),
         )
         .only_if(CREATED, created);
     }
@@ -379,21 +376,23 @@ pub fn runtimes_are_crio(out: &str) -> Result<()> {
 }
 
 /// The control-plane and worker nodes; none is an error (the cluster is gone).
-fn cluster_nodes(sh: &Shell, name: &str, provider: &str) -> Result<Vec<String>> {
-    let found = nodes(sh, name, provider)?;
+fn cluster_nodes(sh: &Shell, name: &str, engine: Engine) -> Result<Vec<String>> {
+    let found = nodes(sh, name, engine)?;
     if found.is_empty() {
-        bail!("{provider} lists no control-plane or worker node of cluster {name}");
+        bail!("{engine} lists no control-plane or worker node of cluster {name}");
     }
     Ok(found)
 }
 
 /// `ENGINE exec NODE cat FILE`: Ok(None) when the file does not exist.
-fn read_node_file(sh: &Shell, provider: &str, node: &str, file: &str) -> Result<Option<String>> {
-    let out = cmd!(sh, "{provider} exec {node} cat {file}")
+fn read_node_file(sh: &Shell, engine: Engine, node: &str, file: &str) -> Result<Option<String>> {
+    let out = engine
+        .exec(sh, node, "cat")
+        .arg(file)
         .quiet()
         .ignore_status()
         .output()
-        .with_context(|| format!("cannot run {provider} exec"))?;
+        .with_context(|| format!("cannot run {engine} exec"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
         Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
@@ -401,7 +400,7 @@ fn read_node_file(sh: &Shell, provider: &str, node: &str, file: &str) -> Result<
         Ok(None)
     } else {
         bail!(
-            "`{provider} exec {node} cat {file}` failed ({}): {}",
+            "`{engine} exec {node} cat {file}` failed ({}): {}",
             out.status,
             stderr.trim()
         )
@@ -409,8 +408,8 @@ fn read_node_file(sh: &Shell, provider: &str, node: &str, file: &str) -> Result<
 }
 
 /// What `node`'s image recorded in its preload list.
-fn recorded(sh: &Shell, provider: &str, node: &str) -> Result<Recorded> {
-    let text = read_node_file(sh, provider, node, RECORDED_LIST)?.with_context(|| {
+fn recorded(sh: &Shell, engine: Engine, node: &str) -> Result<Recorded> {
+    let text = read_node_file(sh, engine, node, RECORDED_LIST)?.with_context(|| {
         format!("{node} has no {RECORDED_LIST}: was the image built with its preload?")
     })?;
     Recorded::parse(&text).with_context(|| format!("on {node}"))
@@ -418,27 +417,27 @@ fn recorded(sh: &Shell, provider: &str, node: &str) -> Result<Recorded> {
 
 /// The preload's status on `node`, waiting for the import to finish (the
 /// file appears, whole, when it does) until `deadline`.
-fn wait_for_status(sh: &Shell, provider: &str, node: &str, deadline: Instant) -> Result<String> {
+fn wait_for_status(sh: &Shell, engine: Engine, node: &str, deadline: Instant) -> Result<String> {
     loop {
-        if let Some(text) = read_node_file(sh, provider, node, STATUS_FILE)? {
+        if let Some(text) = read_node_file(sh, engine, node, STATUS_FILE)? {
             return Ok(text);
         }
         if Instant::now() >= deadline {
             bail!(
                 "{node} has no {STATUS_FILE} yet: its preload has not finished, or never ran; \
-                 see `{provider} exec {node} journalctl -u kind-crio-preload`, or give it longer with --wait"
+                 see `{engine} exec {node} journalctl -u kind-crio-preload`, or give it longer with --wait"
             );
         }
         std::thread::sleep(Duration::from_secs(2));
     }
 }
 
-fn check_preload_status(sh: &Shell, name: &str, provider: &str, wait_for: Duration) -> Result<()> {
+fn check_preload_status(sh: &Shell, name: &str, engine: Engine, wait_for: Duration) -> Result<()> {
     let deadline = Instant::now() + wait_for;
     let mut problems = Vec::new();
-    for node in cluster_nodes(sh, name, provider)? {
-        let recorded = recorded(sh, provider, &node)?;
-        let status = preload::parse_status(&wait_for_status(sh, provider, &node, deadline)?)
+    for node in cluster_nodes(sh, name, engine)? {
+        let recorded = recorded(sh, engine, &node)?;
+        let status = preload::parse_status(&wait_for_status(sh, engine, &node, deadline)?)
             .with_context(|| format!("on {node}"))?;
         eprintln!("   {node}: {}", preload::summary(&status));
         problems.extend(
@@ -457,19 +456,18 @@ fn check_preload_status(sh: &Shell, name: &str, provider: &str, wait_for: Durati
     }
 }
 
-fn check_no_preloaded_pull(sh: &Shell, name: &str, provider: &str, context: &str) -> Result<()> {
+fn check_no_preloaded_pull(sh: &Shell, name: &str, engine: Engine, context: &str) -> Result<()> {
     let mut problems = Vec::new();
     let mut all = Recorded::default();
     let mut by_node = Vec::new();
-    for node in cluster_nodes(sh, name, provider)? {
-        let recorded = recorded(sh, provider, &node)?;
-        let journal = cmd!(
-            sh,
-            "{provider} exec {node} journalctl --no-pager -o cat -u crio"
-        )
-        .quiet()
-        .read()
-        .with_context(|| format!("cannot read CRI-O's journal on {node}"))?;
+    for node in cluster_nodes(sh, name, engine)? {
+        let recorded = recorded(sh, engine, &node)?;
+        let journal = engine
+            .exec(sh, &node, "journalctl")
+            .args(["--no-pager", "-o", "cat", "-u", "crio"])
+            .quiet()
+            .read()
+            .with_context(|| format!("cannot read CRI-O's journal on {node}"))?;
         problems.extend(
             preload::journal_pulls(&journal)
                 .into_iter()
@@ -506,11 +504,13 @@ fn check_no_preloaded_pull(sh: &Shell, name: &str, provider: &str, context: &str
     }
 }
 
-fn check_nothing_pulled(sh: &Shell, name: &str, provider: &str) -> Result<()> {
+fn check_nothing_pulled(sh: &Shell, name: &str, engine: Engine) -> Result<()> {
     let mut problems = Vec::new();
-    for node in cluster_nodes(sh, name, provider)? {
-        let recorded = recorded(sh, provider, &node)?;
-        let images = cmd!(sh, "{provider} exec {node} crictl images -o json")
+    for node in cluster_nodes(sh, name, engine)? {
+        let recorded = recorded(sh, engine, &node)?;
+        let images = engine
+            .exec(sh, &node, "crictl")
+            .args(["images", "-o", "json"])
             .quiet()
             .read()?;
         problems.extend(
@@ -542,8 +542,8 @@ fn check_nothing_pulled(sh: &Shell, name: &str, provider: &str) -> Result<()> {
 /// Each node's preload outcome, in a line. A preload still running is waited
 /// for until `wait_for` has passed (all nodes together): when the cluster
 /// failed, its outcome is what tells the user why.
-fn preload_report(sh: &Shell, name: &str, provider: &str, wait_for: Duration) -> Vec<String> {
-    let nodes = match nodes(sh, name, provider) {
+fn preload_report(sh: &Shell, name: &str, engine: Engine, wait_for: Duration) -> Vec<String> {
+    let nodes = match nodes(sh, name, engine) {
         Ok(nodes) if nodes.is_empty() => {
             return vec![format!("no node of cluster {name} to report on")];
         }
@@ -558,8 +558,8 @@ fn preload_report(sh: &Shell, name: &str, provider: &str, wait_for: Duration) ->
                 // systemd first, the file second: the script writes the file
                 // before it exits, so a unit that was no longer running when
                 // asked has left it by the time it is read.
-                let (state, running) = preload_unit_state(sh, provider, &node);
-                match read_node_file(sh, provider, &node, STATUS_FILE) {
+                let (state, running) = preload_unit_state(sh, engine, &node);
+                match read_node_file(sh, engine, &node, STATUS_FILE) {
                     Ok(Some(text)) => {
                         break match preload::parse_status(&text) {
                             Ok(status) => preload::summary(&status),
@@ -584,25 +584,26 @@ fn preload_report(sh: &Shell, name: &str, provider: &str, wait_for: Duration) ->
 
 /// What systemd says of the preload unit on `node`, in words, and whether
 /// it is still running.
-fn preload_unit_state(sh: &Shell, provider: &str, node: &str) -> (String, bool) {
+fn preload_unit_state(sh: &Shell, engine: Engine, node: &str) -> (String, bool) {
     let unit = node_image::PRELOAD_UNIT;
-    let out = cmd!(
-        sh,
-        "{provider} exec {node} systemctl show --property=ActiveState,Result {unit}"
-    )
-    .quiet()
-    .ignore_status()
-    .ignore_stderr()
-    .read()
-    .unwrap_or_default();
+    let out = engine
+        .exec(sh, node, "systemctl")
+        .args(["show", "--property=ActiveState,Result", unit])
+        .quiet()
+        .ignore_status()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
     (preload::unit_state(&out), preload::unit_running(&out))
 }
 
-fn collect_journals(sh: &Shell, name: &str, provider: &str, logs: &std::path::Path) -> Result<()> {
+fn collect_journals(sh: &Shell, name: &str, engine: Engine, logs: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(logs)?;
-    for node in nodes(sh, name, provider)? {
+    for node in nodes(sh, name, engine)? {
         for unit in ["crio", "kind-crio-preload"] {
-            let out = cmd!(sh, "{provider} exec {node} journalctl --no-pager -u {unit}")
+            let out = engine
+                .exec(sh, &node, "journalctl")
+                .args(["--no-pager", "-u", unit])
                 .quiet()
                 .ignore_status()
                 .output()?;
@@ -707,7 +708,7 @@ mod tests {
             );
         };
 
-        let before = preload_report(&sh, &cluster, "docker", Duration::from_secs(1));
+        let before = preload_report(&sh, &cluster, Engine::Docker, Duration::from_secs(1));
         // The control plane finishes at once; the worker's import takes 3 s
         // more, with etcd failing.
         write_status(
@@ -724,17 +725,17 @@ mod tests {
                 let (etcd, pause) = images_txt.split_once('\n').unwrap();
                 write_status(&nodes[1], &format!("failed {etcd}\npresent {pause}"));
             });
-            check_preload_status(&sh, &cluster, "docker", Duration::from_secs(60))
+            check_preload_status(&sh, &cluster, Engine::Docker, Duration::from_secs(60))
         });
         let waited = started.elapsed();
-        let after = preload_report(&sh, &cluster, "docker", Duration::from_secs(1));
+        let after = preload_report(&sh, &cluster, Engine::Docker, Duration::from_secs(1));
         let gone = format!("kc-e2e-none-{pid}");
-        let no_nodes = preload_report(&sh, &gone, "docker", Duration::from_secs(1));
+        let no_nodes = preload_report(&sh, &gone, Engine::Docker, Duration::from_secs(1));
         let first = &nodes[0];
         let _ = cmd!(sh, "docker exec {first} rm -f {STATUS_FILE}")
             .quiet()
             .run();
-        let timed_out = check_preload_status(&sh, &cluster, "docker", Duration::from_secs(1));
+        let timed_out = check_preload_status(&sh, &cluster, Engine::Docker, Duration::from_secs(1));
         for node in &nodes {
             let _ = cmd!(sh, "docker rm -f {node}")
                 .quiet()

@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use registry::ImageRef;
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::cluster::ClusterName;
-use crate::config::Engine;
 use crate::ctx::Ctx;
+use crate::engine::Engine;
 use crate::step::{Invocation, Plan};
 
 /// Inside the node, where image N's archive lands for the import: on the
@@ -130,9 +130,9 @@ pub fn pick_name(typed: &str, tags: &[String]) -> Result<Load> {
 }
 
 /// The names the engine has for `typed` (`ENGINE image inspect`).
-fn engine_names(sh: &Shell, engine: &str, typed: &str) -> Result<Vec<String>> {
-    let format = "{{json .RepoTags}}";
-    let out = cmd!(sh, "{engine} image inspect --format {format} {typed}")
+fn engine_names(sh: &Shell, engine: Engine, typed: &str) -> Result<Vec<String>> {
+    let out = engine
+        .image_inspect(sh, "{{json .RepoTags}}", typed)
         .quiet()
         .ignore_status()
         .output()
@@ -151,10 +151,9 @@ fn engine_names(sh: &Shell, engine: &str, typed: &str) -> Result<Vec<String>> {
 
 /// The images' names in the engine and in the nodes, in the order given.
 pub fn resolve(sh: &Shell, engine: Engine, typed: &[String]) -> Result<Vec<Load>> {
-    let e = engine.to_string();
     typed
         .iter()
-        .map(|t| pick_name(t, &engine_names(sh, &e, t)?))
+        .map(|t| pick_name(t, &engine_names(sh, engine, t)?))
         .collect()
 }
 
@@ -174,7 +173,6 @@ pub fn plan<'a>(
     run: &str,
 ) -> Plan<'a> {
     let dir = dir.to_path_buf();
-    let e = engine.to_string();
     let archives: Vec<(&Load, PathBuf, String)> = images
         .iter()
         .enumerate()
@@ -206,10 +204,7 @@ pub fn plan<'a>(
         ),
         archives
             .iter()
-            .map(|(l, archive, _)| {
-                let image = l.engine.to_string();
-                cmd!(sh, "{e} save -o {archive} {image}")
-            })
+            .map(|(l, archive, _)| engine.save(sh, archive, &l.engine.to_string()))
             .collect(),
     );
     for node in nodes {
@@ -221,20 +216,21 @@ pub fn plan<'a>(
             let of = format!("of={in_node}");
             let source = format!("docker-archive:{in_node}");
             cmds.push(Invocation::stdin_file(
-                cmd!(sh, "{e} exec -i {node} dd {of} bs=1M status=none"),
+                engine
+                    .exec_stdin(sh, node, "dd")
+                    .args([of.as_str(), "bs=1M", "status=none"]),
                 archive,
             ));
             for name in &l.node {
                 let dest = format!("{NODE_STORE}{name}");
                 cmds.push(
-                    cmd!(
-                        sh,
-                        "{e} exec {node} skopeo copy --quiet --insecure-policy {source} {dest}"
-                    )
-                    .into(),
+                    engine
+                        .exec(sh, node, "skopeo")
+                        .args(["copy", "--quiet", "--insecure-policy", &source, &dest])
+                        .into(),
                 );
             }
-            cmds.push(cmd!(sh, "{e} exec {node} rm -f {in_node}").into());
+            cmds.push(engine.exec(sh, node, "rm").args(["-f", in_node]).into());
         }
         plan.invocations(format!("Loading into {node}"), cmds);
     }
@@ -246,8 +242,10 @@ pub fn plan<'a>(
         nodes
             .iter()
             .map(|node| {
-                let in_nodes = in_nodes.clone();
-                cmd!(sh, "{e} exec {node} rm -f {in_nodes...}")
+                engine
+                    .exec(sh, node, "rm")
+                    .arg("-f")
+                    .args(in_nodes.iter().copied())
             })
             .collect(),
     );
@@ -280,10 +278,9 @@ pub fn run(args: &LoadImageArgs, ctx: &Ctx) -> Result<()> {
         if !dry_run {
             return resolve(sh, engine, &args.images);
         }
-        let e = engine.to_string();
         args.images
             .iter()
-            .map(|t| match engine_names(sh, &e, t).and_then(|tags| pick_name(t, &tags)) {
+            .map(|t| match engine_names(sh, engine, t).and_then(|tags| pick_name(t, &tags)) {
                 Ok(load) => Ok(load),
                 Err(err) => {
                     unresolved.push(format!(
@@ -295,7 +292,7 @@ pub fn run(args: &LoadImageArgs, ctx: &Ctx) -> Result<()> {
             .collect()
     })?;
     let name = args.name.as_str();
-    let nodes = match crate::cluster::nodes(sh, name, &engine.to_string()) {
+    let nodes = match crate::cluster::nodes(sh, name, engine) {
         Ok(nodes) if !nodes.is_empty() => nodes,
         found if dry_run => {
             let why = found
@@ -329,6 +326,7 @@ pub fn run(args: &LoadImageArgs, ctx: &Ctx) -> Result<()> {
 mod tests {
     use super::*;
     use expect_test::expect_file;
+    use xshell::cmd;
 
     fn load(typed: &str, tags: &[&str]) -> Load {
         let tags: Vec<String> = tags.iter().map(|s| (*s).to_owned()).collect();

@@ -17,6 +17,7 @@ mod config;
 mod ctx;
 mod doctor;
 mod e2e;
+mod engine;
 mod flags;
 mod generated;
 mod kind;
@@ -69,7 +70,7 @@ struct Cli {
 
     /// Container engine for every command: docker or podman (default: build.engine).
     #[arg(long, global = true, value_enum, value_name = "ENGINE")]
-    engine: Option<config::Engine>,
+    engine: Option<engine::Engine>,
 }
 
 #[derive(Debug, Subcommand)]

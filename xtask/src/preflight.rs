@@ -9,7 +9,7 @@
 use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
-use crate::config::Engine;
+use crate::engine::Engine;
 use crate::kind::{MIN_KIND, parse_kind_version};
 use crate::step::Plan;
 
@@ -78,7 +78,6 @@ enum Probe {
 /// The checks in order, each with its name and command: one list for the
 /// run and for the dry run's plan.
 fn probes<'a>(sh: &'a Shell, engine: Engine, image: &str) -> Vec<(Probe, String, xshell::Cmd<'a>)> {
-    let (server, client) = ("{{.Server.Version}}", "{{.Version}}");
     let e = engine.to_string();
     let probe = "grep CapBnd /proc/self/status; cat /proc/sys/kernel/cap_last_cap";
     vec![
@@ -88,21 +87,11 @@ fn probes<'a>(sh: &'a Shell, engine: Engine, image: &str) -> Vec<(Probe, String,
             "kubectl".to_owned(),
             cmd!(sh, "kubectl version --client"),
         ),
-        (
-            Probe::Engine,
-            e.clone(),
-            match engine {
-                Engine::Docker => cmd!(sh, "docker version --format {server}"),
-                Engine::Podman => cmd!(sh, "podman version --format {client}"),
-            },
-        ),
+        (Probe::Engine, e.clone(), engine.version(sh)),
         (
             Probe::Privileged,
             "privileged capabilities".to_owned(),
-            cmd!(
-                sh,
-                "{e} run --rm --privileged --entrypoint sh {image} -c {probe}"
-            ),
+            engine.run_privileged_sh(sh, image, probe),
         ),
     ]
 }

@@ -31,6 +31,7 @@ const SUPPORT: &[&str] = &[
     "cluster",
     "config",
     "ctx",
+    "engine",
     "flags",
     "generated",
     "kind",
