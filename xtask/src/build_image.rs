@@ -21,7 +21,8 @@ use xshell::{Shell, cmd};
 use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::engine::{Engine, Output};
-use crate::flags::{ContextArgs, CrioSourceArgs};
+use crate::flags::{self, CrioSourceArgs};
+use crate::inputs::ContextChoice;
 use crate::releases::{Pin, RELEASES_PATH, Release};
 use crate::step::Plan;
 
@@ -50,13 +51,13 @@ Examples:
   cargo xtask build-image --dry-run --arch amd64 arm64 --push")]
 pub struct BuildImageArgs {
     /// Kubernetes version (default: kubernetes.version).
-    #[arg(long, value_name = "V")]
-    pub kubernetes: Option<String>,
+    #[arg(long, value_name = "V", value_parser = flags::kubernetes_version)]
+    pub kubernetes: Option<KubernetesVersion>,
 
     /// CRI-O stream: vX.Y, vX.Y.Z, main or prerelease:vX.Y (default: crio.stream, else
     /// the Kubernetes minor).
-    #[arg(long, value_name = "STREAM")]
-    pub crio: Option<String>,
+    #[arg(long, value_name = "STREAM", value_parser = flags::crio_stream)]
+    pub crio: Option<CrioStream>,
 
     /// Image to build: REPOSITORY or REPOSITORY:TAG (default: image.repository, tagged
     /// with the Kubernetes version).
@@ -74,16 +75,16 @@ pub struct BuildImageArgs {
     pub rebuild: bool,
 
     /// Build on this kind node image instead of looking one up.
-    #[arg(long, value_name = "REF", conflicts_with = "build_node")]
-    pub node_image: Option<String>,
+    #[arg(long, value_name = "REF", conflicts_with = "build_node", value_parser = flags::image_ref)]
+    pub node_image: Option<ImageRef>,
 
     /// Build the node image with kind even if kindest/node has the version.
     #[arg(long, value_enum, value_name = "release|source")]
     pub build_node: Option<BuildNode>,
 
     /// Architectures: amd64, arm64, or both.
-    #[arg(long, value_name = "ARCH", num_args = 1.., default_value = "amd64")]
-    pub arch: Vec<String>,
+    #[arg(long, value_name = "ARCH", num_args = 1.., default_value = "amd64", value_parser = flags::arch)]
+    pub arch: Vec<Arch>,
 
     #[command(flatten)]
     pub source: CrioSourceArgs,
@@ -283,16 +284,13 @@ impl BuildImageArgs {
 
     fn resolve_as(&self, config: &Config, lookup: &dyn Lookup, dry_run: bool) -> Result<Resolved> {
         let mut unresolved = Vec::new();
-        let kubernetes = match &self.kubernetes {
-            Some(v) => KubernetesVersion::parse(v).context("--kubernetes")?,
-            None => config.kubernetes.clone(),
-        };
-        let arches = self
-            .arch
-            .iter()
-            .map(|a| Arch::parse(a).context("--arch"))
-            .collect::<Result<Vec<_>>>()?;
+        let kubernetes = self
+            .kubernetes
+            .clone()
+            .unwrap_or_else(|| config.kubernetes.clone());
+        let arches = self.arch.clone();
         let mut unique = arches.clone();
+        unique.sort_by_key(|a| a.as_str());
         unique.dedup();
         if unique.len() != arches.len() || arches.is_empty() {
             bail!("--arch: give each architecture once (amd64, arm64)");
@@ -415,14 +413,16 @@ impl BuildImageArgs {
         arches: &[Arch],
         dir_name: &str,
     ) -> Result<Variant> {
-        let context_args = ContextArgs {
-            kubernetes: Some(kubernetes.to_string()),
-            crio: self.crio.clone(),
-            base_image: Some(base.to_string()),
-            arch: arches[0].to_string(),
-            source: self.source.clone(),
-        };
-        let inputs = context_args.inputs(config)?;
+        let inputs = crate::inputs::context(
+            config,
+            ContextChoice {
+                kubernetes: Some(kubernetes),
+                crio: self.crio.as_ref(),
+                base_image: Some(base),
+                arch: arches[0],
+                source: &self.source,
+            },
+        )?;
         Ok(Variant {
             arches: arches.to_vec(),
             context: node_image::render(&inputs),
@@ -441,9 +441,7 @@ impl BuildImageArgs {
         unresolved: &mut Vec<String>,
     ) -> Result<NodeImage> {
         if let Some(r) = &self.node_image {
-            return Ok(NodeImage::Given(
-                ImageRef::parse(r).context("--node-image")?,
-            ));
+            return Ok(NodeImage::Given(r.clone()));
         }
         // kind tags what it builds; with several architectures, one tag each.
         let images = arches
@@ -1338,6 +1336,11 @@ mod tests {
             .contains("docker keeps one platform")
         );
         assert!(err(&["--arch", "amd64", "amd64"]).contains("give each architecture once"));
+        // Not only neighbours: the same architecture anywhere in the list.
+        assert!(
+            err(&["--arch", "amd64", "arm64", "amd64", "--push"])
+                .contains("give each architecture once")
+        );
         assert!(err(&["--image", "ghcr.io/o/n@sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"]).contains("takes a tag, not a digest"));
         assert!(err(&["--https-proxy", "http://u:s3cret@bad host:1"]).contains("HTTPS_PROXY"));
         assert!(!err(&["--https-proxy", "http://u:s3cret@bad host:1"]).contains("s3cret"));

@@ -145,14 +145,13 @@ pub fn plan<'a>(
     started: &'a Cell<Option<Instant>>,
 ) -> Result<Plan<'a>> {
     let wait_for = parse_duration(&args.wait)?;
-    let kind_config = crate::flags::KindConfigArgs {
+    let kind_config = crate::inputs::generated_kind_config(&cluster_config::GenerateOptions {
+        control_planes: args.control_planes,
+        workers: args.workers,
         name: Some(args.name.to_string()),
         image: Some(image.to_owned()),
-        control_planes: Some(args.control_planes),
-        workers: Some(args.workers),
-        ..Default::default()
-    }
-    .render(|_| bail!("e2e generates its kind config"))?;
+        kube_proxy_mode: None,
+    })?;
     let name = args.name.as_str();
     let context = format!("kind-{name}");
     let dir = PathBuf::from("target/kind-crio/e2e").join(name);

@@ -7,9 +7,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
+use cluster_config::GenerateOptions;
+use node_image::Arch;
 
 use crate::config::Config;
-use crate::flags::{ContextArgs, KindConfigArgs};
+use crate::flags::CrioSourceArgs;
+use crate::inputs::{self, ContextChoice};
 
 /// Generated files under one directory (relative to the project root).
 pub struct Tree {
@@ -24,14 +27,24 @@ pub fn generated() -> Result<Vec<Tree>> {
     // Always the embedded defaults: the committed files must not depend on a
     // developer's --config.
     let config = Config::load(None)?;
-    let args = ContextArgs {
-        arch: "amd64".to_owned(),
-        ..ContextArgs::default()
-    };
-    let ctx = node_image::render(&args.inputs(&config)?);
-    // Codegen renders from defaults only; it never reads a user's config.
-    let kind_config =
-        KindConfigArgs::default().render(|_| bail!("codegen does not read kind configs"))?;
+    let source = CrioSourceArgs::default();
+    let ctx = node_image::render(&inputs::context(
+        &config,
+        ContextChoice {
+            kubernetes: None,
+            crio: None,
+            base_image: None,
+            arch: Arch::Amd64,
+            source: &source,
+        },
+    )?);
+    let kind_config = inputs::generated_kind_config(&GenerateOptions {
+        control_planes: 1,
+        workers: 1,
+        name: None,
+        image: None,
+        kube_proxy_mode: None,
+    })?;
     let config_file = node_image::File {
         contents: kind_config.into_bytes(),
         executable: false,

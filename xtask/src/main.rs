@@ -20,6 +20,7 @@ mod e2e;
 mod engine;
 mod flags;
 mod generated;
+mod inputs;
 mod kind;
 mod load_image;
 mod matrix;

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 
 use crate::ctx::Ctx;
-use crate::flags::{ContextArgs, KindConfigArgs, read_config_source};
+use crate::flags::{ContextArgs, KindConfigArgs};
+use crate::inputs;
 use crate::step::Plan;
 
 #[derive(Debug, clap::Args)]
@@ -50,15 +51,26 @@ pub fn run(args: &RenderArgs, ctx: &Ctx) -> Result<()> {
     let config = &ctx.config;
     match &args.what {
         RenderWhat::KindConfig(a) => {
-            print!("{}", a.render(read_config_source)?);
+            let from = a
+                .from
+                .as_deref()
+                .map(inputs::read_kind_config)
+                .transpose()?;
+            let from = from
+                .as_ref()
+                .map(|(shown, text)| (shown.as_str(), text.as_str()));
+            print!("{}", inputs::kind_config(a, from)?);
             Ok(())
         }
         RenderWhat::Dockerfile(a) => {
-            print!("{}", node_image::render(&a.inputs(config)?).dockerfile());
+            print!(
+                "{}",
+                node_image::render(&inputs::context(config, a.into())?).dockerfile()
+            );
             Ok(())
         }
         RenderWhat::Context { out, args } => {
-            let context = node_image::render(&args.inputs(config)?);
+            let context = node_image::render(&inputs::context(config, args.into())?);
             if out.exists()
                 && std::fs::read_dir(out)
                     .with_context(|| format!("cannot read {}", out.display()))?

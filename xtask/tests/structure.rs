@@ -34,6 +34,7 @@ const SUPPORT: &[&str] = &[
     "engine",
     "flags",
     "generated",
+    "inputs",
     "kind",
     "preflight",
     "releases",
