@@ -474,7 +474,7 @@ impl BuildImageArgs {
                 }
                 Err(e) => return Err(e),
             };
-            let version = crate::kind::parse_kind_version(&format!("kind {kind}"))
+            let version = crate::kind::parse_version(&kind)
                 .with_context(|| format!("cannot read the kind version {kind:?}"))?;
             if version < crate::kind::MIN_KIND {
                 bail!(
