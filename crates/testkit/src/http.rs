@@ -178,6 +178,12 @@ pub(crate) fn parse_request_head(raw: &[u8]) -> io::Result<RequestHead> {
 pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        403 => "Forbidden",
         401 => "Unauthorized",
         404 => "Not Found",
         429 => "Too Many Requests",

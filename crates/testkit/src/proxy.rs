@@ -1,4 +1,6 @@
 //! [`Proxy`]: an HTTP/1.1 proxy in front of a registry that injects faults.
+//! It is no forward proxy: a `CONNECT` (a client that has it as its
+//! `HTTPS_PROXY`) is logged and refused with 403.
 
 use super::*;
 
@@ -38,6 +40,19 @@ pub enum Fault {
     /// `Link: <…?last=…&n=…>; rel="next"` (absolute URLs if `absolute`), as
     /// registries that paginate do (distribution 2.8 itself ignores `n`).
     Paginate { absolute: bool },
+    /// This redirect status with `Location` set to this value; `{port}` is
+    /// replaced by the proxy's port, `{upstream}` by the registry's address and
+    /// `{target}` by the request target.
+    Redirect { status: u16, location: String },
+    /// A tags page of about `page_bytes` bytes of made-up tags, after `delay`,
+    /// with a `Link` to a next page that is new every time: pages without end.
+    EndlessPages { page_bytes: usize, delay: Duration },
+    /// The real answer's head, then its body one byte every `every` (a
+    /// slowloris server: always sending, never done in time).
+    Dribble { every: Duration },
+    /// 200 with a tags list whose `tags` is the request's `Authorization`
+    /// header: a string where a list belongs, as a broken registry might echo it.
+    EchoAuthorization,
 }
 
 /// Apply `fault` to requests whose target contains `path` (or equals it, if
@@ -93,6 +108,8 @@ pub(crate) struct ProxyShared {
     pub(crate) applied: Mutex<Vec<usize>>,
     /// Every request as `METHOD target`.
     pub(crate) log: Mutex<Vec<String>>,
+    /// Pages [`Fault::EndlessPages`] has served.
+    pub(crate) pages: AtomicUsize,
     pub(crate) stop: Arc<AtomicBool>,
 }
 
@@ -116,6 +133,7 @@ impl Proxy {
             applied: Mutex::new(vec![0; rules.len()]),
             rules,
             log: Mutex::new(Vec::new()),
+            pages: AtomicUsize::new(0),
             stop: Arc::clone(&stop),
         });
         let s = Arc::clone(&shared);
@@ -170,6 +188,11 @@ impl Drop for Proxy {
 pub(crate) fn proxy_one(s: &ProxyShared, conn: &mut TcpStream) -> io::Result<()> {
     let req = peek_request_head(conn)?;
     lock(&s.log).push(format!("{} {}", req.method, req.target));
+    if req.method == "CONNECT" {
+        read_request_head(conn)?;
+        let body = b"the test proxy opens no tunnels";
+        return write_response(conn, 403, &[], body, false);
+    }
     let fault = {
         let mut applied = lock(&s.applied);
         s.rules
@@ -286,6 +309,60 @@ pub(crate) fn proxy_one(s: &ProxyShared, conn: &mut TcpStream) -> io::Result<()>
             Ok(())
         }
         Fault::Paginate { absolute } => paginate(s, conn, &req, absolute),
+        Fault::Redirect { status, location } => {
+            let location = location
+                .replace("{port}", &s.port.to_string())
+                .replace("{upstream}", &s.upstream.to_string())
+                .replace("{target}", &req.target);
+            write_response(
+                conn,
+                status,
+                &[("Location".to_owned(), location)],
+                b"",
+                head_only,
+            )
+        }
+        Fault::EndlessPages { page_bytes, delay } => {
+            std::thread::sleep(delay);
+            let page = s.pages.fetch_add(1, Ordering::SeqCst);
+            let path = req.target.split('?').next().unwrap_or("");
+            let mut tags = Vec::new();
+            let mut len = 0;
+            while len < page_bytes {
+                let tag = format!("p{page}-{}", tags.len());
+                len += tag.len() + 3;
+                tags.push(tag);
+            }
+            let link = format!("<{path}?last=p{page}&n={}>; rel=\"next\"", tags.len());
+            let body = json!({"name": "endless", "tags": tags}).to_string();
+            write_response(
+                conn,
+                200,
+                &[ctype, ("Link".to_owned(), link)],
+                body.as_bytes(),
+                head_only,
+            )
+        }
+        Fault::Dribble { every } => {
+            let resp = forward(s, &req, &req.target)?;
+            let mut headers = passable_headers(&resp);
+            headers.push(("Content-Length".to_owned(), resp.body.len().to_string()));
+            write_response(conn, resp.status, &headers, b"", true)?;
+            for byte in &resp.body {
+                if s.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep(every);
+                conn.write_all(std::slice::from_ref(byte))?;
+                conn.flush()?;
+            }
+            Ok(())
+        }
+        Fault::EchoAuthorization => {
+            let echoed = req.header("authorization").unwrap_or("").to_owned();
+            let body = json!({"name": "echo", "tags": echoed}).to_string();
+            write_response(conn, 200, &[ctype], body.as_bytes(), head_only)
+        }
     }
 }
 

@@ -22,6 +22,8 @@ pub(crate) struct TokenShared {
     pub(crate) log: Mutex<Vec<TokenRequest>>,
     /// Repository name → how many more tokens grant it no actions at all.
     pub(crate) starve: Mutex<HashMap<String, usize>>,
+    /// Fields set in every answer from now on (see [`TokenServer::answer_with`]).
+    pub(crate) fields: Mutex<serde_json::Map<String, Value>>,
     pub(crate) stop: Arc<AtomicBool>,
 }
 
@@ -65,6 +67,7 @@ impl TokenServer {
             anonymous_pull,
             log: Mutex::new(Vec::new()),
             starve: Mutex::new(HashMap::new()),
+            fields: Mutex::new(serde_json::Map::new()),
             stop: Arc::clone(&stop),
         });
         let s = Arc::clone(&shared);
@@ -101,6 +104,15 @@ impl TokenServer {
     /// registry answers 401 `insufficient_scope` to them.
     pub fn starve(&self, repo: &str, times: usize) {
         lock(&self.shared.starve).insert(repo.to_owned(), times);
+    }
+
+    /// Every later answer sets these fields (over `token`, `expires_in`, …)
+    /// as a broken or hostile token server might: a string value
+    /// `"{authorization}"` becomes the request's `Authorization` header.
+    pub fn answer_with(&self, fields: Value) {
+        if let Value::Object(map) = fields {
+            lock(&self.shared.fields).extend(map);
+        }
     }
 
     pub fn requests(&self) -> Vec<TokenRequest> {
@@ -185,7 +197,14 @@ pub(crate) fn answer_token_request(s: &TokenShared, conn: &mut TcpStream) -> io:
         access.push(json!({"type": kind, "name": name, "actions": granted}));
     }
     let token = sign_jwt(s, user.as_deref().unwrap_or(""), access)?;
-    let body = json!({"token": token, "access_token": token, "expires_in": 300});
+    let mut body = json!({"token": token, "access_token": token, "expires_in": 300});
+    for (k, v) in lock(&s.fields).iter() {
+        let v = match v.as_str() {
+            Some("{authorization}") => Value::from(req.header("authorization").unwrap_or("")),
+            _ => v.clone(),
+        };
+        body[k] = v;
+    }
     write_response(conn, 200, &json_headers, body.to_string().as_bytes(), false)
 }
 
