@@ -7,11 +7,15 @@
 //!    (anonymously, with Basic credentials, or with a refresh token), cache it per
 //!    scope until it expires; ask again once on `insufficient_scope`.
 //!    Basic: send the credentials on every request.
-//! 3. Follow `Link: <…>; rel="next"` pages, same server only, with a page cap.
+//! 3. Follow `Link: <…>; rel="next"` pages, same server only, with caps on the
+//!    pages, the bytes and the tags of a whole listing, and a deadline for it.
 //!
 //! Transient failures (429 honouring `Retry-After`, 5xx, connection resets) are
 //! retried with a bounded number of attempts; every request has a timeout and
-//! every body a size cap.
+//! every body a size cap. Redirects are followed by `redirect`'s rules, not
+//! ureq's. A proxy from the environment (`HTTPS_PROXY`, `HTTP_PROXY`,
+//! `ALL_PROXY`, minus `NO_PROXY`) is used for every host but loopback, which Go's
+//! tools (docker, skopeo) never proxy either; errors through it name it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -26,9 +30,17 @@ use ureq::http::{Response, StatusCode};
 
 use crate::challenge::{self, Challenge};
 use crate::credentials::{Credential, CredentialSource};
+use crate::decode;
 use crate::error::{Error, Result};
 use crate::link::{self, Url};
-use crate::reference::Repository;
+use crate::redirect::{self, Reach, Refusal};
+use crate::reference::{Repository, host_is_loopback};
+
+/// Redirects followed for one request, as Go's HTTP client allows ten.
+const MAX_REDIRECTS: usize = 10;
+
+/// Longest a token is kept, whatever lifetime its server claims.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Media types a manifest request accepts: OCI index, Docker manifest list,
 /// OCI manifest, Docker manifest v2 (multi-arch first, as `docker` asks).
@@ -48,6 +60,13 @@ pub struct Options {
     pub max_body_bytes: u64,
     /// Largest number of tag pages followed.
     pub max_pages: usize,
+    /// Largest number of bytes read for one tag listing, all its pages together.
+    pub max_listing_bytes: u64,
+    /// Largest number of tags one listing keeps (a parsed tag takes more memory
+    /// than its bytes on the wire: this bounds what the byte cap does not).
+    pub max_tags: usize,
+    /// Bound on one whole tag listing: every page, retry and wait in it.
+    pub listing_deadline: Duration,
     /// Tries per request, the first included, on 429, 5xx and connection resets.
     pub max_attempts: u32,
     /// Longest single wait between tries (a larger `Retry-After` is cut to this).
@@ -67,7 +86,10 @@ impl Default for Options {
             insecure: false,
             timeout: Duration::from_secs(30),
             max_body_bytes: 32 << 20,
-            max_pages: 10_000,
+            max_pages: 1_000,
+            max_listing_bytes: 64 << 20,
+            max_tags: 500_000,
+            listing_deadline: Duration::from_secs(300),
             max_attempts: 5,
             max_retry_wait: Duration::from_secs(60),
             backoff: Duration::from_millis(250),
@@ -143,9 +165,78 @@ struct State {
 
 /// A registry client. Cheap to share by reference; internally synchronised.
 pub struct Client {
+    /// Through the environment's proxy, if there is one.
     agent: ureq::Agent,
+    /// Never through a proxy: for loopback.
+    direct: ureq::Agent,
+    proxy: Option<EnvProxy>,
     options: Options,
     state: Mutex<State>,
+}
+
+/// The proxy the environment names, and how errors name it.
+struct EnvProxy {
+    proxy: ureq::Proxy,
+    /// `scheme://host:port`, without the user name and password.
+    name: String,
+}
+
+/// The end of a whole tag listing, and what it is for the error message.
+struct Deadline {
+    at: Instant,
+    limit: Duration,
+    repository: String,
+}
+
+impl Deadline {
+    fn passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    fn error(&self) -> Error {
+        Error::ListingTooLong {
+            repository: self.repository.clone(),
+            limit: self.limit,
+        }
+    }
+}
+
+/// One try of one request, as [`Client::retrying`] hands it out.
+struct Attempt<'a> {
+    url: &'a Url,
+    agent: &'a ureq::Agent,
+    /// This request's bound: the options' timeout, or less before a deadline.
+    timeout: Duration,
+    /// False once a redirect left the first host: send no credentials there.
+    first_host: bool,
+    /// True after the first redirect.
+    redirected: bool,
+}
+
+impl Attempt<'_> {
+    fn get(&self) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.agent
+            .get(self.url.to_string())
+            .config()
+            .timeout_global(Some(self.timeout))
+            .build()
+    }
+
+    fn head(&self) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.agent
+            .head(self.url.to_string())
+            .config()
+            .timeout_global(Some(self.timeout))
+            .build()
+    }
+
+    fn post(&self) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        self.agent
+            .post(self.url.to_string())
+            .config()
+            .timeout_global(Some(self.timeout))
+            .build()
+    }
 }
 
 impl fmt::Debug for Client {
@@ -163,14 +254,25 @@ enum Method {
 
 impl Client {
     pub fn new(options: Options) -> Client {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(options.timeout))
-            .user_agent(options.user_agent.as_str())
-            .build()
-            .new_agent();
+        let proxy = ureq::Proxy::try_from_env();
+        let agent_via = |proxy: Option<ureq::Proxy>| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(options.timeout))
+                .user_agent(options.user_agent.as_str())
+                .proxy(proxy)
+                // `request` follows redirects by `redirect`'s rules.
+                .max_redirects(0)
+                .build()
+                .new_agent()
+        };
         Client {
-            agent,
+            agent: agent_via(proxy.clone()),
+            direct: agent_via(None),
+            proxy: proxy.map(|proxy| EnvProxy {
+                name: proxy_name(&proxy),
+                proxy,
+            }),
             options,
             state: Mutex::new(State::default()),
         }
@@ -187,6 +289,13 @@ impl Client {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
+        let o = &self.options;
+        let deadline = Deadline {
+            at: Instant::now() + o.listing_deadline,
+            limit: o.listing_deadline,
+            repository: repo.to_string(),
+        };
+        let deadline = Some(&deadline);
         let first_path = match self.options.page_size {
             Some(n) => format!("/v2/{}/tags/list?n={n}", repo.path()),
             None => format!("/v2/{}/tags/list", repo.path()),
@@ -194,13 +303,15 @@ impl Client {
         let mut url = self.url(repo, &first_path);
         let mut seen = HashSet::new();
         let mut tags = Vec::new();
-        for _ in 0..self.options.max_pages {
+        let mut bytes_read = 0u64;
+        for _ in 0..o.max_pages {
             if !seen.insert(url.to_string()) {
                 return Err(Error::LinkLoop {
                     url: url.to_string(),
                 });
             }
-            let mut resp = self.send(repo, Method::Get, &url, Some("application/json"))?;
+            let mut resp =
+                self.send(repo, Method::Get, &url, Some("application/json"), deadline)?;
             self.expect_success(&resp, &url, || format!("repository {repo}"), repo)?;
             let next = resp
                 .headers()
@@ -209,12 +320,29 @@ impl Client {
                 .filter_map(|v| v.to_str().ok())
                 .find_map(link::next_link)
                 .map(str::to_owned);
-            let body = self.read_body(&mut resp, &url)?;
-            let page: Page = serde_json::from_slice(&body).map_err(|e| Error::InvalidBody {
+            let left = o.max_listing_bytes.saturating_sub(bytes_read);
+            let body = match self.read_body(&mut resp, &url, left.min(o.max_body_bytes), deadline) {
+                Err(Error::TooLarge { .. }) if left < o.max_body_bytes => {
+                    Err(Error::ListingTooLarge {
+                        repository: repo.to_string(),
+                        limit: o.max_listing_bytes,
+                    })
+                }
+                other => other,
+            }?;
+            bytes_read += body.len() as u64;
+            let page: Page = decode::json(&body).map_err(|detail| Error::InvalidBody {
                 url: url.to_string(),
-                detail: describe_json_error(&e, body.len()),
+                detail,
             })?;
-            tags.extend(page.tags.unwrap_or_default());
+            let page = page.tags.unwrap_or_default();
+            if page.len() > o.max_tags - tags.len() {
+                return Err(Error::TooManyTags {
+                    repository: repo.to_string(),
+                    limit: o.max_tags,
+                });
+            }
+            tags.extend(page);
             let Some(next) = next else {
                 return Ok(TagList {
                     repository: repo.to_string(),
@@ -235,7 +363,7 @@ impl Client {
         }
         Err(Error::TooManyPages {
             url: url.to_string(),
-            limit: self.options.max_pages,
+            limit: o.max_pages,
         })
     }
 
@@ -245,7 +373,7 @@ impl Client {
         check_tag(tag, repo)?;
         let url = self.url(repo, &format!("/v2/{}/manifests/{tag}", repo.path()));
         let what = || format!("tag {repo}:{tag}");
-        let resp = self.send(repo, Method::Head, &url, Some(MANIFEST_ACCEPT))?;
+        let resp = self.send(repo, Method::Head, &url, Some(MANIFEST_ACCEPT), None)?;
         self.expect_success(&resp, &url, what, repo)?;
         if let Some(d) = header(&resp, "docker-content-digest") {
             return Digest::parse(d.trim()).ok_or_else(|| Error::BadDigest {
@@ -253,9 +381,9 @@ impl Client {
                 digest: d.to_owned(),
             });
         }
-        let mut resp = self.send(repo, Method::Get, &url, Some(MANIFEST_ACCEPT))?;
+        let mut resp = self.send(repo, Method::Get, &url, Some(MANIFEST_ACCEPT), None)?;
         self.expect_success(&resp, &url, what, repo)?;
-        let body = self.read_body(&mut resp, &url)?;
+        let body = self.read_body(&mut resp, &url, self.options.max_body_bytes, None)?;
         let hex: String = Sha256::digest(&body)
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -305,17 +433,16 @@ impl Client {
         // An index leads to one more manifest; a manifest to its config.
         for _ in 0..2 {
             let url = self.url(repo, &format!("/v2/{}/manifests/{reference}", repo.path()));
-            let mut resp = self.send(repo, Method::Get, &url, Some(MANIFEST_ACCEPT))?;
+            let mut resp = self.send(repo, Method::Get, &url, Some(MANIFEST_ACCEPT), None)?;
             if resp.status() == StatusCode::NOT_FOUND {
                 return Ok(None);
             }
             self.expect_success(&resp, &url, || format!("tag {repo}:{tag}"), repo)?;
-            let body = self.read_body(&mut resp, &url)?;
-            let manifest: Manifest =
-                serde_json::from_slice(&body).map_err(|e| Error::InvalidBody {
-                    url: url.to_string(),
-                    detail: describe_json_error(&e, body.len()),
-                })?;
+            let body = self.read_body(&mut resp, &url, self.options.max_body_bytes, None)?;
+            let manifest: Manifest = decode::json(&body).map_err(|detail| Error::InvalidBody {
+                url: url.to_string(),
+                detail,
+            })?;
             if let Some(list) = manifest.manifests {
                 let Some(d) = list.into_iter().find(|d| {
                     d.platform
@@ -335,14 +462,20 @@ impl Client {
             };
             let digest = checked_digest(&config.digest, &url)?;
             let url = self.url(repo, &format!("/v2/{}/blobs/{digest}", repo.path()));
-            let mut resp = self.send(repo, Method::Get, &url, None)?;
+            // A blob may be redirected to another host (a CDN): its digest vouches for it.
+            let mut resp = self.send(repo, Method::Get, &url, None, None)?;
             self.expect_success(&resp, &url, || format!("config of {repo}:{tag}"), repo)?;
-            let body = self.read_body(&mut resp, &url)?;
-            let config: ImageConfig =
-                serde_json::from_slice(&body).map_err(|e| Error::InvalidBody {
+            let body = self.read_body(&mut resp, &url, self.options.max_body_bytes, None)?;
+            if !content_matches(&digest, &body) {
+                return Err(Error::DigestMismatch {
                     url: url.to_string(),
-                    detail: describe_json_error(&e, body.len()),
-                })?;
+                    digest,
+                });
+            }
+            let config: ImageConfig = decode::json(&body).map_err(|detail| Error::InvalidBody {
+                url: url.to_string(),
+                detail,
+            })?;
             return Ok(Some(
                 config.config.and_then(|c| c.labels).unwrap_or_default(),
             ));
@@ -359,7 +492,7 @@ impl Client {
     /// whatever its tags say now). A missing repository is `Ok(false)` too.
     pub fn manifest_exists(&self, repo: &Repository, digest: &Digest) -> Result<bool> {
         let url = self.url(repo, &format!("/v2/{}/manifests/{digest}", repo.path()));
-        let resp = self.send(repo, Method::Head, &url, Some(MANIFEST_ACCEPT))?;
+        let resp = self.send(repo, Method::Head, &url, Some(MANIFEST_ACCEPT), None)?;
         match self.expect_success(&resp, &url, || format!("manifest {repo}@{digest}"), repo) {
             Ok(()) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
@@ -398,13 +531,14 @@ impl Client {
         method: Method,
         url: &Url,
         accept: Option<&str>,
+        deadline: Option<&Deadline>,
     ) -> Result<Response<ureq::Body>> {
-        let scheme = self.scheme(url)?;
+        let scheme = self.scheme(url, deadline)?;
         let mut scope = Self::scope(repo);
-        let mut auth = self.authorization(repo, &scheme, &scope, false)?;
+        let mut auth = self.authorization(repo, &scheme, &scope, false, deadline)?;
         let mut retried_auth = false;
         loop {
-            let resp = self.request(&method, url, accept, auth.as_deref())?;
+            let resp = self.request(&method, url, accept, auth.as_deref(), deadline)?;
             if resp.status() != StatusCode::UNAUTHORIZED || retried_auth {
                 return Ok(resp);
             }
@@ -428,7 +562,7 @@ impl Client {
             self.lock()
                 .schemes
                 .insert(url.authority().to_owned(), scheme.clone());
-            auth = self.authorization(repo, &scheme, &scope, true)?;
+            auth = self.authorization(repo, &scheme, &scope, true, deadline)?;
             if auth.is_none() {
                 return Ok(resp);
             }
@@ -436,12 +570,12 @@ impl Client {
     }
 
     /// The registry's scheme, from cache or from a `/v2/` ping.
-    fn scheme(&self, url: &Url) -> Result<Scheme> {
+    fn scheme(&self, url: &Url, deadline: Option<&Deadline>) -> Result<Scheme> {
         if let Some(s) = self.lock().schemes.get(url.authority()) {
             return Ok(s.clone());
         }
         let ping = Url::new(url.scheme(), url.authority(), "/v2/");
-        let mut resp = self.request(&Method::Get, &ping, None, None)?;
+        let mut resp = self.request(&Method::Get, &ping, None, None, deadline)?;
         // Read the (small) body so the connection goes back to the pool and
         // the next request reuses it instead of opening another.
         let _ = resp.body_mut().with_config().limit(64 << 10).read_to_vec();
@@ -474,6 +608,7 @@ impl Client {
         scheme: &Scheme,
         scope: &str,
         refresh: bool,
+        deadline: Option<&Deadline>,
     ) -> Result<Option<String>> {
         match scheme {
             Scheme::Anonymous => Ok(None),
@@ -493,7 +628,7 @@ impl Client {
                 {
                     return Ok(Some(format!("Bearer {}", t.value)));
                 }
-                let token = self.fetch_token(repo, realm, service.as_deref(), scope)?;
+                let token = self.fetch_token(repo, realm, service.as_deref(), scope, deadline)?;
                 let value = format!("Bearer {}", token.value);
                 self.lock().tokens.insert(key, token);
                 Ok(Some(value))
@@ -526,6 +661,7 @@ impl Client {
         realm: &str,
         service: Option<&str>,
         scope: &str,
+        deadline: Option<&Deadline>,
     ) -> Result<Token> {
         #[derive(Deserialize)]
         struct TokenResponse {
@@ -541,6 +677,15 @@ impl Client {
             realm: realm.to_owned(),
             detail,
         };
+        if realm_url.scheme() == "http"
+            && !redirect::plain_http_allowed(&realm_url, self.options.insecure)
+        {
+            return Err(token_err(
+                "the registry's challenge names a plain-HTTP realm; refusing to ask for a token \
+                 over plain HTTP unless plain HTTP is allowed (--insecure)"
+                    .to_owned(),
+            ));
+        }
         let credential = self.credential(repo)?;
         let started = Instant::now();
         let mut resp = match &credential {
@@ -554,10 +699,9 @@ impl Client {
                 if let Some(s) = service {
                     form.push(("service", s));
                 }
-                self.retrying(&realm_url, || {
-                    self.agent
-                        .post(realm_url.to_string())
-                        .send_form(form.iter().copied())
+                // The realm's own redirects stay on its host (`redirect`).
+                self.follow(&realm_url, Reach::SameHost, deadline, |a| {
+                    a.post().send_form(form.iter().copied())
                 })?
             }
             _ => {
@@ -571,13 +715,14 @@ impl Client {
                     }
                     _ => None,
                 };
-                self.retrying(&realm_url, || {
-                    let mut req = self
-                        .agent
-                        .get(realm_url.to_string())
-                        .query_pairs(query.iter().copied());
-                    if let Some(a) = &auth {
-                        req = req.header("Authorization", a);
+                self.follow(&realm_url, Reach::SameHost, deadline, |a| {
+                    let mut req = a.get();
+                    if !a.redirected {
+                        // A redirect's `Location` carries its own query.
+                        req = req.query_pairs(query.iter().copied());
+                    }
+                    if let Some(h) = auth.as_ref().filter(|_| a.first_host) {
+                        req = req.header("Authorization", h);
                     }
                     req.call()
                 })?
@@ -600,64 +745,145 @@ impl Client {
             }
             s => return Err(token_err(format!("unexpected HTTP {s}"))),
         }
-        let body = self.read_body(&mut resp, &realm_url)?;
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-            token_err(format!(
-                "not a token response ({})",
-                describe_json_error(&e, body.len())
-            ))
-        })?;
+        let body = self.read_body(&mut resp, &realm_url, self.options.max_body_bytes, deadline)?;
+        let parsed: TokenResponse = decode::json(&body)
+            .map_err(|detail| token_err(format!("not a token response ({detail})")))?;
         let value = parsed
             .token
             .or(parsed.access_token)
             .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
             .ok_or_else(|| token_err("the answer holds no usable token".to_owned()))?;
-        // The spec's default lifetime is 60 s; keep a margin for clock and transit.
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(10));
         Ok(Token {
             value,
-            expires: started + lifetime - Duration::from_secs(5),
+            expires: token_expiry(started, parsed.expires_in),
         })
     }
 
-    /// One HTTP exchange with retries, without authentication logic.
+    /// One HTTP exchange with retries and redirects, without authentication
+    /// logic. `authorization` goes only to `url`'s own host.
     fn request(
         &self,
         method: &Method,
         url: &Url,
         accept: Option<&str>,
         authorization: Option<&str>,
+        deadline: Option<&Deadline>,
     ) -> Result<Response<ureq::Body>> {
-        let target = url.to_string();
-        self.retrying(url, || {
-            let with = |mut req: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
-                if let Some(a) = accept {
-                    req = req.header("Accept", a);
-                }
-                if let Some(a) = authorization {
-                    req = req.header("Authorization", a);
-                }
-                req.call()
+        self.follow(url, redirect::reach(url), deadline, |a| {
+            let mut req = match method {
+                Method::Get => a.get(),
+                Method::Head => a.head(),
             };
-            match method {
-                Method::Get => with(self.agent.get(&target)),
-                Method::Head => with(self.agent.head(&target)),
+            if let Some(v) = accept {
+                req = req.header("Accept", v);
             }
+            if let Some(v) = authorization.filter(|_| a.first_host) {
+                req = req.header("Authorization", v);
+            }
+            req.call()
         })
     }
 
+    /// Sends `attempt` to `url`, then to where each redirect leads while
+    /// [`redirect::next`] allows it, up to [`MAX_REDIRECTS`].
+    fn follow(
+        &self,
+        url: &Url,
+        reach: Reach,
+        deadline: Option<&Deadline>,
+        mut attempt: impl FnMut(&Attempt<'_>) -> std::result::Result<Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Response<ureq::Body>> {
+        let mut target = url.clone();
+        for hop in 0..=MAX_REDIRECTS {
+            let first_host = target.authority() == url.authority();
+            let resp = self.retrying(&target, deadline, |agent, timeout| {
+                attempt(&Attempt {
+                    url: &target,
+                    agent,
+                    timeout,
+                    first_host,
+                    redirected: hop > 0,
+                })
+            })?;
+            let status = resp.status().as_u16();
+            if !redirect::is_redirect(status) {
+                return Ok(resp);
+            }
+            let location = header(&resp, "location").unwrap_or("");
+            target = redirect::next(&target, location, reach, self.options.insecure).map_err(
+                |refusal| {
+                    let (to, reason) = match refusal {
+                        Refusal::BadLocation => (
+                            "an invalid location".to_owned(),
+                            "it is not an http(s) URL".to_owned(),
+                        ),
+                        Refusal::OtherHost(to) => (
+                            to.origin(),
+                            "API calls stay on the registry's host; only blob downloads may move"
+                                .to_owned(),
+                        ),
+                        Refusal::PlainHttp(to) => (
+                            to.origin(),
+                            "plain HTTP is allowed only on loopback or with --insecure".to_owned(),
+                        ),
+                    };
+                    Error::Redirect {
+                        from: target.to_string(),
+                        to,
+                        reason,
+                    }
+                },
+            )?;
+        }
+        Err(Error::TooManyRedirects {
+            url: url.to_string(),
+            limit: MAX_REDIRECTS,
+        })
+    }
+
+    /// The agent for `url` (direct for loopback), and the proxy's name when
+    /// the request goes through one.
+    fn route(&self, url: &Url) -> (&ureq::Agent, Option<&str>) {
+        let Some(p) = &self.proxy else {
+            return (&self.direct, None);
+        };
+        if host_is_loopback(url.authority()) {
+            return (&self.direct, None);
+        }
+        let exempt = url
+            .to_string()
+            .parse::<ureq::http::Uri>()
+            .is_ok_and(|uri| p.proxy.is_no_proxy(&uri));
+        if exempt {
+            (&self.agent, None)
+        } else {
+            (&self.agent, Some(&p.name))
+        }
+    }
+
     /// Runs `attempt` until it gives an answer worth returning: retries
-    /// 429 (waiting `Retry-After`), 5xx and connection resets, with a bound.
+    /// 429 (waiting `Retry-After`), 5xx and connection resets, with a bound,
+    /// and never past `deadline`.
     fn retrying(
         &self,
         url: &Url,
-        mut attempt: impl FnMut() -> std::result::Result<Response<ureq::Body>, ureq::Error>,
+        deadline: Option<&Deadline>,
+        mut attempt: impl FnMut(
+            &ureq::Agent,
+            Duration,
+        ) -> std::result::Result<Response<ureq::Body>, ureq::Error>,
     ) -> Result<Response<ureq::Body>> {
         let max = self.options.max_attempts.max(1);
         let mut backoff = self.options.backoff;
         let mut last = String::new();
+        let (agent, _) = self.route(url);
         for n in 1..=max {
-            let wait = match attempt() {
+            let timeout = match deadline {
+                Some(d) if d.passed() => return Err(d.error()),
+                Some(d) => self.options.timeout.min(d.at - Instant::now()),
+                None => self.options.timeout,
+            };
+            let wait = match attempt(agent, timeout) {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retryable = status == 429 || matches!(status, 500 | 502 | 503 | 504);
@@ -672,20 +898,27 @@ impl Client {
                 }
                 Err(e) => {
                     let transient = is_transient(&e);
-                    let err = self.transport_error(url, e);
-                    match &err {
+                    match self.transport_error(url, e, deadline) {
                         Error::Connect { detail, .. } if transient => {
-                            last = detail.clone();
+                            last = detail;
                             backoff
                         }
-                        _ => return Err(err),
+                        Error::Proxy { detail, proxy, .. } if transient => {
+                            last = format!("through the proxy {proxy}: {detail}");
+                            backoff
+                        }
+                        err => return Err(err),
                     }
                 }
             };
             if n == max {
                 break;
             }
-            std::thread::sleep(wait.min(self.options.max_retry_wait));
+            let mut wait = wait.min(self.options.max_retry_wait);
+            if let Some(d) = deadline {
+                wait = wait.min(d.at.saturating_duration_since(Instant::now()));
+            }
+            std::thread::sleep(wait);
             backoff = backoff.saturating_mul(2);
         }
         Err(Error::TooManyRetries {
@@ -695,28 +928,48 @@ impl Client {
         })
     }
 
-    fn transport_error(&self, url: &Url, e: ureq::Error) -> Error {
-        match e {
-            ureq::Error::HostNotFound => Error::UnknownHost {
+    fn transport_error(&self, url: &Url, e: ureq::Error, deadline: Option<&Deadline>) -> Error {
+        let timed_out = matches!(&e, ureq::Error::Timeout(_))
+            || matches!(&e, ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut);
+        if let Some(d) = deadline.filter(|d| d.passed()) {
+            // Whatever failed, it failed because the listing's time was up.
+            return d.error();
+        }
+        let after = self.options.timeout;
+        let url_s = url.to_string();
+        match (self.route(url).1, e) {
+            (Some(proxy), e) => Error::Proxy {
+                url: url_s,
+                proxy: proxy.to_owned(),
+                detail: match e {
+                    ureq::Error::HostNotFound => {
+                        "the proxy's host name does not resolve".to_owned()
+                    }
+                    _ if timed_out => {
+                        format!("no complete answer within {}s", after.as_secs_f32())
+                    }
+                    other => describe_transport(&other),
+                },
+            },
+            (None, ureq::Error::HostNotFound) => Error::UnknownHost {
                 host: url.authority().to_owned(),
             },
-            ureq::Error::Timeout(_) => Error::Timeout {
-                url: url.to_string(),
-                after: self.options.timeout,
-            },
-            ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => Error::Timeout {
-                url: url.to_string(),
-                after: self.options.timeout,
-            },
-            other => Error::Connect {
-                url: url.to_string(),
+            (None, _) if timed_out => Error::Timeout { url: url_s, after },
+            (None, other) => Error::Connect {
+                url: url_s,
                 detail: describe_transport(&other),
             },
         }
     }
 
-    fn read_body(&self, resp: &mut Response<ureq::Body>, url: &Url) -> Result<Vec<u8>> {
-        let limit = self.options.max_body_bytes;
+    /// The body, at most `limit` bytes of it.
+    fn read_body(
+        &self,
+        resp: &mut Response<ureq::Body>,
+        url: &Url,
+        limit: u64,
+        deadline: Option<&Deadline>,
+    ) -> Result<Vec<u8>> {
         if let Some(len) = header(resp, "content-length").and_then(|v| v.trim().parse::<u64>().ok())
             && len > limit
         {
@@ -734,7 +987,7 @@ impl Client {
                     url: url.to_string(),
                     limit,
                 },
-                other => match self.transport_error(url, other) {
+                other => match self.transport_error(url, other, deadline) {
                     Error::Connect { detail, .. } => Error::InvalidBody {
                         url: url.to_string(),
                         detail: format!("the body could not be read whole: {detail}"),
@@ -888,12 +1141,41 @@ fn is_transient(e: &ureq::Error) -> bool {
     .any(|w| d.contains(w))
 }
 
-fn describe_json_error(e: &serde_json::Error, len: usize) -> String {
-    if e.is_eof() {
-        format!("it ends early, after {len} bytes")
-    } else {
-        format!("{e} in a {len}-byte body")
+/// When a token fetched at `fetched` stops being used: after its lifetime (the
+/// spec's 60 s when none is given), kept between 10 s and [`MAX_TOKEN_LIFETIME`],
+/// less 5 s for clock and transit. Checked: a lifetime a server makes up
+/// (`u64::MAX` seconds) must not overflow the clock.
+fn token_expiry(fetched: Instant, expires_in: Option<u64>) -> Instant {
+    let secs = expires_in
+        .unwrap_or(60)
+        .clamp(10, MAX_TOKEN_LIFETIME.as_secs());
+    fetched
+        .checked_add(Duration::from_secs(secs - 5))
+        .unwrap_or(fetched)
+}
+
+/// Whether `body` is the content `digest` (a checked `sha256:`/`sha512:` digest) names.
+fn content_matches(digest: &str, body: &[u8]) -> bool {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    match digest.split_once(':') {
+        Some(("sha256", want)) => hex(&Sha256::digest(body)) == want,
+        Some(("sha512", want)) => hex(&sha2::Sha512::digest(body)) == want,
+        _ => false,
     }
+}
+
+/// `scheme://host:port` of a proxy: what errors show of it (never its userinfo).
+fn proxy_name(p: &ureq::Proxy) -> String {
+    let scheme = match p.protocol() {
+        ureq::ProxyProtocol::Http => "http",
+        ureq::ProxyProtocol::Https => "https",
+        ureq::ProxyProtocol::Socks4 => "socks4",
+        ureq::ProxyProtocol::Socks4A => "socks4a",
+        ureq::ProxyProtocol::Socks5 => "socks5",
+        ureq::ProxyProtocol::Socks5h => "socks5h",
+        _ => "proxy",
+    };
+    format!("{scheme}://{}:{}", p.host(), p.port())
 }
 
 #[cfg(test)]
@@ -923,6 +1205,39 @@ mod tests {
         assert!(Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_none());
         assert!(Digest::parse("sha256:abc").is_none());
         assert!(Digest::parse(&format!("md5:{hex}")).is_none());
+    }
+
+    #[test]
+    fn token_lifetimes_cannot_overflow() {
+        let now = Instant::now();
+        for huge in [u64::MAX, u64::MAX / 2, 1 << 40] {
+            assert_eq!(
+                token_expiry(now, Some(huge)),
+                now + MAX_TOKEN_LIFETIME - Duration::from_secs(5)
+            );
+        }
+        assert_eq!(token_expiry(now, None), now + Duration::from_secs(55));
+        assert_eq!(token_expiry(now, Some(0)), now + Duration::from_secs(5));
+        assert_eq!(token_expiry(now, Some(300)), now + Duration::from_secs(295));
+    }
+
+    #[test]
+    fn blob_content_against_its_digest() {
+        let sha256 = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        assert!(content_matches(sha256, b"hello"));
+        assert!(!content_matches(sha256, b"hello!"));
+        assert!(!content_matches(
+            "md5:5d41402abc4b2a76b9719d911017c592",
+            b"hello"
+        ));
+    }
+
+    #[test]
+    fn proxy_names_hide_userinfo() {
+        let p = ureq::Proxy::new("http://alice:hunter2@proxy.example:3128").expect("proxy");
+        assert_eq!(proxy_name(&p), "http://proxy.example:3128");
+        let p = ureq::Proxy::new("proxy.example").expect("proxy");
+        assert_eq!(proxy_name(&p), "http://proxy.example:80");
     }
 
     #[test]

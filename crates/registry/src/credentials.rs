@@ -73,28 +73,47 @@ fn from_config(repo: &Repository) -> Result<Option<Credential>, String> {
 fn convert(
     r: Result<DockerCredential, CredentialRetrievalError>,
 ) -> Result<Option<Credential>, String> {
+    use CredentialRetrievalError as E;
+    // Every failure is described in this module's words: a helper's stdout
+    // carries the secret (and may carry it on failure too), its stderr may
+    // echo it, and the crate's own `Display` prints both.
     match r {
         Ok(DockerCredential::UsernamePassword(username, password)) => {
             Ok(Some(Credential::Basic { username, password }))
         }
         Ok(DockerCredential::IdentityToken(t)) => Ok(Some(Credential::IdentityToken(t))),
-        Err(
-            CredentialRetrievalError::NoCredentialConfigured
-            | CredentialRetrievalError::ConfigNotFound
-            | CredentialRetrievalError::ConfigReadError,
-        ) => Ok(None),
-        // The helper's own output may echo secrets: name the helper, not its output.
-        Err(CredentialRetrievalError::HelperFailure { helper, .. }) => Err(format!(
-            "credential helper docker-credential-{helper} failed; run `docker-credential-{helper} list` to check it"
+        Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => Ok(None),
+        // How docker's helpers say "nothing stored for this registry" (exit 1
+        // and this line on stdout); docker then goes on without credentials.
+        Err(E::HelperFailure { stdout, .. }) if stdout.trim() == HELPER_NOT_FOUND => Ok(None),
+        // `helper` is the program's name, `docker-credential-NAME`.
+        Err(E::HelperFailure { helper, .. }) => Err(format!(
+            "credential helper {helper} failed (its output is not shown: it may hold a secret); \
+             run `{helper} list` to check it"
         )),
-        Err(CredentialRetrievalError::HelperCommunicationError) => Err(
+        Err(E::MalformedHelperResponse) => Err(
+            "a credential helper named in Docker's config.json answered with something other than \
+             its JSON (not shown: it may hold a secret); check it, or remove it from config.json"
+                .to_owned(),
+        ),
+        Err(E::HelperCommunicationError) => Err(
             "a credential helper named in Docker's config.json (credsStore or credHelpers) could not be run; \
              install it, or remove it from config.json"
                 .to_owned(),
         ),
-        Err(e) => Err(e.to_string()),
+        Err(E::CredentialDecodingError) => Err(
+            "an \"auth\" entry in Docker's config.json or podman's auth.json is not base64 of user:password"
+                .to_owned(),
+        ),
+        Err(E::CredentialMismatchError) => Err(
+            "an entry in Docker's config.json has an \"auth\" that disagrees with its username and password"
+                .to_owned(),
+        ),
     }
 }
+
+/// What docker-credential-helpers print when they hold nothing for a registry.
+const HELPER_NOT_FOUND: &str = "credentials not found in native keychain";
 
 #[cfg(test)]
 mod tests {

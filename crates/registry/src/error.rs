@@ -77,6 +77,44 @@ pub enum Error {
     #[error("{url}: more than {limit} pages of results; refusing to read further")]
     TooManyPages { url: String, limit: usize },
 
+    #[error(
+        "listing the tags of {repository}: the registry sent more than {limit} bytes of pages in all; refusing to read further"
+    )]
+    ListingTooLarge { repository: String, limit: u64 },
+
+    #[error("listing the tags of {repository}: more than {limit} tags; refusing to read further")]
+    TooManyTags { repository: String, limit: usize },
+
+    #[error(
+        "listing the tags of {repository}: not done within {}s, the limit for a whole listing; the registry is too slow or its pages do not end",
+        .limit.as_secs_f32()
+    )]
+    ListingTooLong { repository: String, limit: Duration },
+
+    #[error("{from}: refusing the redirect to {to}: {reason}")]
+    Redirect {
+        from: String,
+        /// Scheme and host only: a redirect's query may hold a signature.
+        to: String,
+        reason: String,
+    },
+
+    #[error("{url}: more than {limit} redirects; refusing to follow further")]
+    TooManyRedirects { url: String, limit: usize },
+
+    #[error(
+        "{url}: through the proxy {proxy} (from HTTPS_PROXY, HTTP_PROXY or ALL_PROXY): {detail}; check the proxy, or name the registry in NO_PROXY"
+    )]
+    Proxy {
+        url: String,
+        /// Scheme, host and port only, never the proxy's user name or password.
+        proxy: String,
+        detail: String,
+    },
+
+    #[error("{url}: the content does not match its digest {digest}")]
+    DigestMismatch { url: String, digest: String },
+
     #[error("token endpoint {realm}: {detail}")]
     Token { realm: String, detail: String },
 

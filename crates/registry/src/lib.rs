@@ -8,8 +8,10 @@
 pub mod challenge;
 pub mod client;
 pub mod credentials;
+mod decode;
 mod error;
 pub mod link;
+pub mod redirect;
 pub mod reference;
 pub mod version;
 

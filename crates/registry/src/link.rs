@@ -70,6 +70,12 @@ impl Url {
         &self.path_and_query
     }
 
+    /// `scheme://authority`: what an error may show of a URL whose path or
+    /// query could hold a signature.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
+    }
+
     /// Resolves a URI reference against this URL (RFC 3986 §5.2, without
     /// dot-segment removal, which registries never need). None when the
     /// reference is not an http(s) URL or reference.

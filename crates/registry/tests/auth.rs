@@ -8,7 +8,11 @@
 //!   lacking access (`insufficient_scope`) is asked for again, once; a token
 //!   server refusing the credentials is a clear `Unauthorized` naming it;
 //! - `CredentialSource::Config` reads a Docker `config.json` (`DOCKER_CONFIG`),
-//!   checked in a child process so this process's environment is never changed.
+//!   checked in a child process so this process's environment is never changed;
+//!   a credential helper that fails or answers garbage with the secret in its
+//!   output is an error without it, and one that has nothing stored is anonymous;
+//! - a registry or token server that echoes the `Authorization` header into a
+//!   mistyped JSON field gets an error naming the field, not quoting the value.
 
 use std::process::Command;
 
@@ -416,12 +420,28 @@ fn config_file_credentials_child() {
         }) => {
             println!("CHILD-UNAUTHORIZED used_credentials={used_credentials}");
         }
-        Err(e) => println!("CHILD-ERROR {e}"),
+        Err(e) => println!("CHILD-ERROR {e} / {e:?}"),
     }
 }
 
 /// Lists `repo` in a child process whose Docker config is `config` (None: no file).
 fn list_in_child(test: &str, repo: &str, config: Option<serde_json::Value>) -> String {
+    list_in_child_with(test, repo, config, &[]).line
+}
+
+/// What a child process printed: its `CHILD-` line, and everything (stdout and stderr).
+struct ChildOutput {
+    line: String,
+    all: String,
+}
+
+/// [`list_in_child`] with more environment variables.
+fn list_in_child_with(
+    test: &str,
+    repo: &str,
+    config: Option<serde_json::Value>,
+    env: &[(&str, String)],
+) -> ChildOutput {
     let home = TempDir::new(test);
     let docker = home.path().join("docker");
     std::fs::create_dir_all(&docker).expect("docker config dir");
@@ -440,19 +460,18 @@ fn list_in_child(test: &str, repo: &str, config: Option<serde_json::Value>) -> S
         .env("HOME", home.path())
         .env("XDG_RUNTIME_DIR", home.path())
         .env("REGISTRY_AUTH_FILE", home.path().join("no-auth.json"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run the child test");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "child failed: {all}");
     // The test harness may print its own text before ours on the same line.
-    stdout
+    let line = stdout
         .lines()
         .find_map(|l| l.find("CHILD-").map(|i| l[i..].trim().to_owned()))
-        .unwrap_or_else(|| panic!("no CHILD- line in: {stdout}"))
+        .unwrap_or_else(|| panic!("no CHILD- line in: {stdout}"));
+    ChildOutput { line, all }
 }
 
 #[test]
@@ -486,4 +505,132 @@ fn config_file_credentials() {
         list_in_child("config_file_credentials-none", &repo, None),
         "CHILD-UNAUTHORIZED used_credentials=false"
     );
+}
+
+#[test]
+fn an_echoed_authorization_header_is_not_quoted_in_json_errors() {
+    if !tools_present(
+        "an_echoed_authorization_header_is_not_quoted_in_json_errors",
+        TOKEN_TOOLS,
+    ) || !tools_present(
+        "an_echoed_authorization_header_is_not_quoted_in_json_errors",
+        HTPASSWD_TOOLS,
+    ) {
+        return;
+    }
+    // A registry that answers with the Basic header where the tag list belongs.
+    let registry = htpasswd_registry("an_echoed_authorization_header_is_not_quoted_in_json_errors");
+    let proxy = Proxy::start(
+        &registry,
+        vec![Rule::always("/tags/list", Fault::EchoAuthorization)],
+    );
+    let err = Client::new(with(fixed(USER, PASSWORD)))
+        .list_tags(&proxy.repo("private/node"))
+        .expect_err("tags is a string");
+    match &err {
+        Error::InvalidBody { detail, .. } => assert!(
+            detail
+                .starts_with("a value of the wrong type or shape (expected a sequence) at `tags`"),
+            "{detail}"
+        ),
+        other => panic!("expected InvalidBody, got {other:?}"),
+    }
+    assert_no_secret(&err, PASSWORD);
+
+    // A token server that puts it into `expires_in`, which is a number.
+    let (tokens, registry) = token_setup(
+        "an_echoed_authorization_header_is_not_quoted_in_json_errors-token",
+        false,
+    );
+    tokens.answer_with(json!({"expires_in": "{authorization}"}));
+    let err = Client::new(with(fixed(USER, PASSWORD)))
+        .list_tags(&registry.repo("team/node"))
+        .expect_err("expires_in is a string");
+    match &err {
+        Error::Token { detail, .. } => assert!(
+            detail.contains("(expected u64) at `expires_in`"),
+            "{detail}"
+        ),
+        other => panic!("expected Token, got {other:?}"),
+    }
+    assert_no_secret(&err, PASSWORD);
+}
+
+/// A `docker-credential-NAME` program in a new directory, for `PATH`.
+fn credential_helper(home: &TempDir, name: &str, script: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin = home.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let helper = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&helper, format!("#!/bin/sh\ncat >/dev/null\n{script}\n")).expect("helper");
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    bin
+}
+
+#[test]
+fn credential_helper_output_never_reaches_an_error() {
+    if !tools_present(
+        "credential_helper_output_never_reaches_an_error",
+        HTPASSWD_TOOLS,
+    ) {
+        return;
+    }
+    let registry = htpasswd_registry("credential_helper_output_never_reaches_an_error");
+    let repo = registry.repo("private/node").to_string();
+    let secret = "helper-S3cret-9f2c";
+    let cases = [
+        // Fails, with the secret on both of its outputs.
+        (
+            "fails",
+            format!(
+                "echo '{{\"ServerURL\":\"x\",\"Username\":\"kind\",\"Secret\":\"{secret}\"}}'\n\
+                 echo 'error: {secret}' >&2\nexit 1"
+            ),
+            "credential helper docker-credential-fails failed",
+        ),
+        // Succeeds with something that is not its JSON, the secret in it.
+        (
+            "garbage",
+            format!("echo '{{\"Username\": 7, \"Secret\": \"{secret}\"}}'"),
+            "answered with something other than its JSON",
+        ),
+    ];
+    for (name, script, want) in cases {
+        let home = TempDir::new(&format!("credential_helper_output-{name}"));
+        let bin = credential_helper(&home, name, &script);
+        let out = list_in_child_with(
+            &format!("credential_helper_output-{name}"),
+            &repo,
+            Some(json!({"credsStore": name})),
+            &[("PATH", path_with(&bin))],
+        );
+        assert!(out.line.starts_with("CHILD-ERROR"), "{name}: {}", out.line);
+        assert!(out.line.contains(want), "{name}: {}", out.line);
+        assert!(
+            !out.all.contains(secret),
+            "{name}: the secret leaked: {}",
+            out.all
+        );
+    }
+
+    // "Nothing stored for this registry", as docker's helpers say it: anonymous.
+    let home = TempDir::new("credential_helper_output-none");
+    let bin = credential_helper(
+        &home,
+        "none",
+        "echo 'credentials not found in native keychain'\nexit 1",
+    );
+    let out = list_in_child_with(
+        "credential_helper_output-none",
+        &repo,
+        Some(json!({"credsStore": "none"})),
+        &[("PATH", path_with(&bin))],
+    );
+    assert_eq!(out.line, "CHILD-UNAUTHORIZED used_credentials=false");
+}
+
+/// `dir` first, then this process's `PATH`.
+fn path_with(dir: &std::path::Path) -> String {
+    let rest = std::env::var("PATH").unwrap_or_default();
+    format!("{}:{rest}", dir.display())
 }
