@@ -1,5 +1,10 @@
 //! `cargo xtask tags`: which tags a repository has, like `skopeo list-tags`,
 //! with Kubernetes versions sorted for people.
+//!
+//! Only tags of the distribution spec's grammar (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`)
+//! are printed: a registry's answer is not trusted to be one, and a "tag" with a
+//! newline or an escape sequence would reach a terminal or a `tags | grep -qx`
+//! in a script. The others are named on stderr, escaped.
 
 use std::cell::RefCell;
 
@@ -37,6 +42,36 @@ pub struct TagsArgs {
     /// Allow plain HTTP to a registry that is not on loopback.
     #[arg(long)]
     pub insecure: bool,
+}
+
+/// The tags that may be printed, and the others, in registry order. Pure.
+pub fn split_valid(list: TagList) -> (TagList, Vec<String>) {
+    let (valid, invalid) = list
+        .tags
+        .into_iter()
+        .partition(|t| registry::reference::is_valid_tag(t));
+    let list = TagList {
+        repository: list.repository,
+        tags: valid,
+    };
+    (list, invalid)
+}
+
+/// The warning for a tag that is not one: escaped (every byte outside
+/// printable ASCII as `\u{..}` or `\n`) and cut, so it shows, never acts.
+pub fn invalid_tag_warning(repository: &str, tag: &str) -> String {
+    const SHOWN: usize = 80;
+    let mut escaped: String = tag
+        .chars()
+        .take(SHOWN)
+        .flat_map(char::escape_default)
+        .collect();
+    if tag.chars().count() > SHOWN {
+        escaped.push_str("...");
+    }
+    format!(
+        "warning: {repository}: skipping \"{escaped}\": not a valid tag (1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-')"
+    )
 }
 
 /// What the command prints on stdout, computed purely from the tag list.
@@ -115,6 +150,10 @@ pub fn run(args: &TagsArgs, ctx: &Ctx) -> Result<()> {
     let Some(list) = listed.into_inner() else {
         bail!("listing tags of {repo} produced no result");
     };
+    let (list, invalid) = split_valid(list);
+    for tag in &invalid {
+        eprintln!("{}", invalid_tag_warning(&list.repository, tag));
+    }
     print!("{}", render(&list, args)?);
     Ok(())
 }
@@ -159,6 +198,47 @@ mod tests {
             err,
             "docker.io/kindest/node has no tag that is a released Kubernetes version (vX.Y.Z); run without --latest to see its 1 tags"
         );
+    }
+
+    #[test]
+    fn invalid_tags_are_skipped_and_shown_escaped() {
+        let raw = list(&[
+            "v1.32.0",
+            "fake\nv9.9.9",
+            "\u{1b}[2Jclear",
+            ".hidden",
+            "-flag",
+            "",
+            &"a".repeat(129),
+            "v1.31.0",
+            "latest",
+        ]);
+        let (valid, invalid) = split_valid(raw);
+        assert_eq!(valid.tags, ["v1.32.0", "v1.31.0", "latest"]);
+        assert_eq!(invalid.len(), 6);
+        assert_eq!(
+            render(&valid, &args(false, false)).unwrap(),
+            "v1.31.0\nv1.32.0\nlatest\n"
+        );
+        let shown: Vec<String> = invalid
+            .iter()
+            .map(|t| invalid_tag_warning("docker.io/kindest/node", t))
+            .collect();
+        assert_eq!(
+            shown[0],
+            "warning: docker.io/kindest/node: skipping \"fake\\nv9.9.9\": not a valid tag (1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-')"
+        );
+        assert!(shown[1].contains("\"\\u{1b}[2Jclear\""), "{}", shown[1]);
+        assert!(
+            shown[5].contains(&format!("\"{}...\"", "a".repeat(80))),
+            "{}",
+            shown[5]
+        );
+        for line in &shown {
+            assert!(line.bytes().all(|b| (b' '..=b'~').contains(&b)), "{line:?}");
+        }
+        // Bidirectional overrides and other non-ASCII are escaped too.
+        assert!(invalid_tag_warning("r", "a\u{202e}b").contains("a\\u{202e}b"));
     }
 
     #[test]
