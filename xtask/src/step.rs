@@ -5,23 +5,40 @@
 //! Commands are built with xshell's `cmd!` (each `{x}` is exactly one argument;
 //! no shell ever runs) and executed here so that their output can be streamed
 //! with `-v` and its tail kept for the error message when they fail.
+//!
+//! Signals (Ctrl-C's SIGINT, SIGTERM, SIGHUP) stop a plan the same way: no
+//! further main step starts, the running command is asked to stop (SIGINT,
+//! then SIGTERM, then SIGKILL, a grace period apart), and the failure and
+//! clean-up steps run. A second signal stops at once, without clean-up.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use nix::sys::signal::Signal;
 use xshell::Cmd;
 
 use crate::ui::Ui;
 
 /// How many lines of a failed command's output the error shows.
 const TAIL_LINES: usize = 40;
+/// At most this much of one line of that tail (a progress bar redrawn with
+/// `\r`, or a JSON document on one line, can be megabytes)...
+const TAIL_LINE_BYTES: usize = 4 * 1024;
+/// ...and of the whole tail, so that an error stays readable.
+const TAIL_BYTES: usize = 16 * 1024;
+/// How long a command has, after a signal, to stop on SIGINT before it gets
+/// SIGTERM, and then SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How often the runner looks whether its command ended or a signal came.
+const POLL: Duration = Duration::from_millis(20);
 
 /// One external command of a step and where its standard input comes from.
 /// Built with xshell's `cmd!`, kept as `std::process::Command` so it can be
@@ -121,6 +138,19 @@ pub struct Plan<'a> {
     section: Section,
     /// What a dry run could not look up, with what the plan assumes instead.
     unresolved: Vec<String>,
+    /// After a signal, how long the running command has at each of SIGINT
+    /// and SIGTERM before the next (tests shorten it).
+    pub stop_grace: StopGrace,
+}
+
+/// The grace period between the signals that stop a running command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopGrace(pub Duration);
+
+impl Default for StopGrace {
+    fn default() -> StopGrace {
+        StopGrace(STOP_GRACE)
+    }
 }
 
 impl std::fmt::Debug for Plan<'_> {
@@ -289,10 +319,11 @@ impl<'a> Plan<'a> {
     /// Runs every step in order under `ui`, stopping at the first failure;
     /// then, on failure, the failure steps; then always the final steps.
     /// The error names the step, and for commands the exact command line and
-    /// the tail of its output. Ctrl-C stops the running command and counts as
-    /// a failure, so the cleanup still runs.
+    /// the tail of its output. A signal (Ctrl-C, SIGTERM, SIGHUP) stops the
+    /// running command and counts as a failure, so the cleanup still runs.
     pub fn execute(self, ui: &Ui) -> Result<()> {
         interrupt::install();
+        let grace = self.stop_grace.0;
         let mut result = Ok(());
         // Checks that found a problem: the plan stops before the next step
         // that is not a check, so every check reports first.
@@ -306,18 +337,18 @@ impl<'a> Plan<'a> {
                 && step.warn_only.is_none()
             {
                 let subject = subject.clone();
-                if run_step(ui, step, true).is_err() {
+                if run_step(ui, step, Some(grace)).is_err() {
                     if interrupt::happened() {
-                        result = Err(anyhow::anyhow!("interrupted (Ctrl-C)"));
+                        result = Err(anyhow::anyhow!(interrupt::MESSAGE));
                         break;
                     }
                     problems.push(subject);
                 }
                 continue;
             }
-            if let Err(e) = run_step(ui, step, true) {
+            if let Err(e) = run_step(ui, step, Some(grace)) {
                 result = Err(if interrupt::happened() {
-                    e.context("interrupted (Ctrl-C)")
+                    e.context(interrupt::MESSAGE)
                 } else {
                     e
                 });
@@ -330,17 +361,17 @@ impl<'a> Plan<'a> {
                 problems.join(", ")
             ));
         }
-        // After a failure or Ctrl-C these steps still run: they are the point.
+        // After a failure or a signal these steps still run: they are the point.
         if result.is_err() {
             for step in self.on_failure {
                 // Best effort: a failing log export must not hide the real error.
-                if let Err(e) = run_step(ui, step, false) {
+                if let Err(e) = run_step(ui, step, None) {
                     eprintln!("   (after the failure: {e:#})");
                 }
             }
         }
         for step in self.always {
-            if let Err(e) = run_step(ui, step, false) {
+            if let Err(e) = run_step(ui, step, None) {
                 eprintln!("   (cleanup: {e:#})");
                 if result.is_ok() {
                     result = Err(e);
@@ -390,9 +421,10 @@ fn render_steps(out: &mut String, steps: &[Step<'_>], prefix: &str) {
     }
 }
 
-/// Runs one step; `stop_on_interrupt` is false for the failure and cleanup
-/// steps, which must run after a Ctrl-C.
-fn run_step(ui: &Ui, step: Step<'_>, stop_on_interrupt: bool) -> Result<()> {
+/// Runs one step. `stop` is the grace period of a main step, which a signal
+/// stops; none for the failure and cleanup steps, which must run after one.
+fn run_step(ui: &Ui, step: Step<'_>, stop: Option<Duration>) -> Result<()> {
+    let stop_on_interrupt = stop.is_some();
     let name = step.name;
     if let Some(condition) = &step.only_if
         && !(condition.holds)()
@@ -425,7 +457,7 @@ fn run_step(ui: &Ui, step: Step<'_>, stop_on_interrupt: bool) -> Result<()> {
         match step.action {
             Action::Commands(cmds) => {
                 for cmd in cmds {
-                    run(ui, cmd, echo)?;
+                    run(ui, cmd, echo, stop)?;
                     if stop_on_interrupt {
                         interrupt::check()?;
                     }
@@ -461,32 +493,54 @@ fn run_step(ui: &Ui, step: Step<'_>, stop_on_interrupt: bool) -> Result<()> {
     }
 }
 
-/// Ctrl-C: the terminal sends SIGINT to the whole process group, so the
-/// running command stops by itself; we only remember it happened, stop
-/// starting new main steps, and let the cleanup steps run.
+/// Signals: Ctrl-C (the terminal sends SIGINT to the whole process group, so
+/// the running command gets it too), SIGTERM and SIGHUP (sent to this process
+/// alone, by a CI runner or a closed terminal). The first is remembered: no
+/// further main step starts, the runner stops its command, and the failure and
+/// cleanup steps run. A second one means "now": exit at once.
 mod interrupt {
+    use std::io::Write as _;
     use std::sync::Once;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+    /// What a plan stopped by a signal says.
+    pub const MESSAGE: &str = "interrupted (Ctrl-C, SIGTERM or SIGHUP)";
+
+    /// The exit status after a second signal: 128 + SIGINT, as shells report it.
+    const EXIT_AT_ONCE: i32 = 130;
+
+    static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
     pub fn install() {
         static ONCE: Once = Once::new();
         ONCE.call_once(|| {
             // A second handler cannot be installed (tests run plans in one
-            // process); the first one serves every plan.
-            let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+            // process); the first one serves every plan. ctrlc runs it on a
+            // thread of its own, not in the signal handler, so it may write
+            // and exit.
+            let _ = ctrlc::set_handler(on_signal);
         });
     }
 
-    pub fn happened() -> bool {
-        INTERRUPTED.load(Ordering::SeqCst)
+    fn on_signal() {
+        if SIGNALS.fetch_add(1, Ordering::SeqCst) > 0 {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "ERROR: interrupted again: stopping at once, without the clean-up steps"
+            );
+            std::process::exit(EXIT_AT_ONCE);
+        }
     }
 
-    /// An error once Ctrl-C was pressed, so no further main step starts.
+    pub fn happened() -> bool {
+        SIGNALS.load(Ordering::SeqCst) > 0
+    }
+
+    /// An error once a signal came, so no further main step starts (the
+    /// plan adds [`MESSAGE`] to it).
     pub fn check() -> anyhow::Result<()> {
         if happened() {
-            anyhow::bail!("interrupted (Ctrl-C)");
+            anyhow::bail!("stopped by the signal");
         }
         Ok(())
     }
@@ -533,8 +587,10 @@ pub enum Echo {
     Raw,
 }
 
-/// Runs one command, echoing its output as asked and keeping the tail.
-pub fn run(ui: &Ui, invocation: Invocation, echo: Echo) -> Result<()> {
+/// Runs one command, echoing its output as asked and keeping the tail. With
+/// `stop` (a main step), a signal stops the command: SIGINT, then SIGTERM and
+/// SIGKILL, `stop` apart.
+pub fn run(ui: &Ui, invocation: Invocation, echo: Echo, stop: Option<Duration>) -> Result<()> {
     let line = invocation.shell_line();
     ui.detail(&format!("$ {line}"));
     let stdin = match &invocation.stdin {
@@ -564,41 +620,212 @@ pub fn run(ui: &Ui, invocation: Invocation, echo: Echo) -> Result<()> {
         })?;
     // The Command still holds the pipe's write ends; drop them so the reader sees EOF.
     drop(command);
-    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+    let tail = Arc::new(Mutex::new(Tail::default()));
+    let (done, drained) = mpsc::channel();
     let collector = {
         let tail = Arc::clone(&tail);
         thread::spawn(move || {
-            for line in BufReader::new(reader).lines() {
-                let Ok(line) = line else { break };
-                match echo {
-                    Echo::Quiet => {}
-                    Echo::Indented => eprintln!("   │ {line}"),
-                    Echo::Raw => println!("{line}"),
-                }
-                let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
-                if t.len() == TAIL_LINES {
-                    t.pop_front();
-                }
-                t.push_back(line);
-            }
+            drain(BufReader::new(reader), echo, &tail);
+            let _ = done.send(());
         })
     };
-    let status = child
-        .wait()
-        .with_context(|| format!("waiting for `{line}`"))?;
-    let _ = collector.join();
+    let status = wait(&mut child, stop).with_context(|| format!("waiting for `{line}`"))?;
+    // A command stopped by a signal may leave a process behind that holds the
+    // pipe open: its output is not worth waiting for long.
+    match stop {
+        Some(grace) if interrupt::happened() => {
+            if drained.recv_timeout(grace).is_ok() {
+                let _ = collector.join();
+            }
+        }
+        _ => {
+            let _ = collector.join();
+        }
+    }
     if status.success() {
         return Ok(());
     }
     let tail = tail.lock().unwrap_or_else(|p| p.into_inner());
-    let mut msg = format!("command failed ({status}):\n  {line}");
-    if !tail.is_empty() {
-        let _ = write!(msg, "\nlast {} lines of its output:", tail.len());
-        for l in tail.iter() {
-            let _ = write!(msg, "\n  │ {l}");
+    bail!("command failed ({status}):\n  {line}{}", tail.render())
+}
+
+/// Reads the command's output to its end, whatever its bytes: stopping
+/// early would close the pipe, and the command would die of SIGPIPE. Read in
+/// chunks, not lines, so a line of any length costs no more memory than the
+/// tail keeps of it.
+fn drain(mut reader: impl BufRead, echo: Echo, tail: &Mutex<Tail>) {
+    let mut at_line_start = true;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok([]) => break,
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        echo.write(chunk, &mut at_line_start);
+        tail.lock().unwrap_or_else(|p| p.into_inner()).push(chunk);
+        let n = chunk.len();
+        reader.consume(n);
+    }
+    tail.lock().unwrap_or_else(|p| p.into_inner()).finish();
+}
+
+impl Echo {
+    /// Shows `chunk` of the output as asked. The output is the command's,
+    /// bytes as it wrote them; a reader that went away (`| head`) is no
+    /// reason to stop reading it, so write errors are dropped.
+    fn write(self, chunk: &[u8], at_line_start: &mut bool) {
+        match self {
+            Echo::Quiet => {}
+            Echo::Raw => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(chunk).and_then(|()| out.flush());
+            }
+            Echo::Indented => {
+                let mut err = std::io::stderr().lock();
+                for piece in chunk.split_inclusive(|&b| b == b'\n') {
+                    if *at_line_start {
+                        let _ = err.write_all("   │ ".as_bytes());
+                    }
+                    let _ = err.write_all(piece);
+                    *at_line_start = piece.ends_with(b"\n");
+                }
+                let _ = err.flush();
+            }
         }
     }
-    bail!(msg)
+}
+
+/// The end of a command's output that its error shows: the last
+/// [`TAIL_LINES`] lines, each cut to [`TAIL_LINE_BYTES`], all together to
+/// [`TAIL_BYTES`], saying what was cut. Bytes that are not UTF-8 are shown
+/// as U+FFFD.
+#[derive(Debug, Default)]
+struct Tail {
+    lines: VecDeque<String>,
+    /// The bytes of `lines`.
+    bytes: usize,
+    /// Whole lines dropped for [`TAIL_BYTES`] (not for [`TAIL_LINES`]).
+    dropped_for_bytes: bool,
+    /// The line being read: its first bytes, and how many more it had.
+    partial: Vec<u8>,
+    partial_cut: usize,
+}
+
+impl Tail {
+    fn push(&mut self, chunk: &[u8]) {
+        let mut pieces = chunk.split(|&b| b == b'\n').peekable();
+        while let Some(piece) = pieces.next() {
+            self.extend(piece);
+            // Every piece but the last ended at a newline.
+            if pieces.peek().is_some() {
+                self.end_line();
+            }
+        }
+    }
+
+    /// The output ended: an unterminated last line counts too.
+    fn finish(&mut self) {
+        if !self.partial.is_empty() || self.partial_cut > 0 {
+            self.end_line();
+        }
+    }
+
+    fn extend(&mut self, piece: &[u8]) {
+        let room = TAIL_LINE_BYTES.saturating_sub(self.partial.len());
+        let kept = room.min(piece.len());
+        self.partial.extend_from_slice(&piece[..kept]);
+        self.partial_cut += piece.len() - kept;
+    }
+
+    fn end_line(&mut self) {
+        let bytes = self.partial.strip_suffix(b"\r").unwrap_or(&self.partial);
+        let mut line = String::from_utf8_lossy(bytes).into_owned();
+        if self.partial_cut > 0 {
+            let _ = write!(line, " [{} more bytes cut]", self.partial_cut);
+        }
+        self.partial.clear();
+        self.partial_cut = 0;
+        self.bytes += line.len();
+        self.lines.push_back(line);
+        while self.lines.len() > TAIL_LINES {
+            self.pop();
+        }
+        while self.bytes > TAIL_BYTES && self.lines.len() > 1 {
+            self.pop();
+            self.dropped_for_bytes = true;
+        }
+    }
+
+    fn pop(&mut self) {
+        if let Some(l) = self.lines.pop_front() {
+            self.bytes -= l.len();
+        }
+    }
+
+    /// The part of the error after the command line; empty for no output.
+    fn render(&self) -> String {
+        if self.lines.is_empty() {
+            return String::new();
+        }
+        let mut msg = format!("\nlast {} lines of its output", self.lines.len());
+        if self.dropped_for_bytes {
+            let _ = write!(
+                msg,
+                " (earlier lines cut: at most {TAIL_BYTES} bytes are shown)"
+            );
+        }
+        msg.push(':');
+        for l in &self.lines {
+            let _ = write!(msg, "\n  │ {l}");
+        }
+        msg
+    }
+}
+
+/// Which signal stops a command `elapsed` after a signal reached this
+/// process: SIGINT at once (SIGTERM or SIGHUP came to this process alone),
+/// SIGTERM after `grace` (it ignores SIGINT), SIGKILL after twice that.
+fn stop_signal(elapsed: Duration, grace: Duration) -> Signal {
+    if elapsed < grace {
+        Signal::SIGINT
+    } else if elapsed < grace * 2 {
+        Signal::SIGTERM
+    } else {
+        Signal::SIGKILL
+    }
+}
+
+/// Waits for `child`; with `stop`, a signal to this process stops it.
+fn wait(child: &mut Child, stop: Option<Duration>) -> std::io::Result<ExitStatus> {
+    let Some(grace) = stop else {
+        return child.wait();
+    };
+    let mut signalled: Option<(Instant, Signal)> = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if interrupt::happened() {
+            let since = signalled.map_or_else(Instant::now, |(t, _)| t);
+            let due = stop_signal(since.elapsed(), grace);
+            if signalled.is_none_or(|(_, sent)| sent != due) {
+                send(child, due);
+                signalled = Some((since, due));
+            }
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// Sends `signal` to `child`, which may have exited meanwhile (then nothing
+/// is left to stop, so errors are dropped).
+fn send(child: &mut Child, signal: Signal) {
+    if signal == Signal::SIGKILL {
+        let _ = child.kill();
+    } else if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+    }
 }
 
 /// Runs a check's command quietly: its stdout on success, its stderr in the error.
@@ -819,6 +1046,333 @@ mod tests {
         assert_eq!(err, "step \"Check\" failed: exists already");
         assert_eq!(*ran.borrow(), ["check"]);
         assert!(!started.get());
+    }
+
+    /// A byte that is not UTF-8 does not end the reading: the command's
+    /// output is drained to its end (else it dies of SIGPIPE), and the tail
+    /// shows the byte as U+FFFD.
+    #[test]
+    fn output_that_is_not_utf8_is_read_to_its_end() {
+        let sh = Shell::new().unwrap();
+        let mut plan = Plan::new();
+        plan.cmd(
+            "Engine",
+            cmd!(sh, "sh -c 'printf \"abc\\377\\n\"; seq 20000'"),
+        );
+        plan.execute(&quiet()).expect("the command succeeds");
+
+        let mut plan = Plan::new();
+        plan.cmd(
+            "Engine",
+            cmd!(sh, "sh -c 'printf \"abc\\377\\n\"; seq 20000; exit 3'"),
+        );
+        let err = format!("{:#}", plan.execute(&quiet()).unwrap_err());
+        assert!(err.contains("exit status: 3"), "{err}");
+        assert!(err.contains("│ 20000"), "read to the end: {err}");
+
+        let mut plan = Plan::new();
+        plan.cmd("Engine", cmd!(sh, "sh -c 'printf \"abc\\377\\n\"; exit 3'"));
+        let err = format!("{:#}", plan.execute(&quiet()).unwrap_err());
+        assert!(err.contains("│ abc\u{fffd}"), "{err}");
+    }
+
+    /// A 50 MB line becomes a few KiB of error, saying what was cut.
+    #[test]
+    fn the_tail_is_bounded_in_bytes() {
+        let sh = Shell::new().unwrap();
+        let mut plan = Plan::new();
+        plan.cmd(
+            "Engine",
+            cmd!(
+                sh,
+                "sh -c 'head -c 50000000 /dev/zero | tr \"\\000\" x; echo; echo the end; exit 1'"
+            ),
+        );
+        let err = format!("{:#}", plan.execute(&quiet()).unwrap_err());
+        assert!(err.len() < TAIL_LINE_BYTES + 1024, "{} bytes", err.len());
+        let cut = 50_000_000 - TAIL_LINE_BYTES;
+        assert!(
+            err.contains(&format!("x [{cut} more bytes cut]\n")),
+            "{err:.300}"
+        );
+        assert!(err.ends_with("│ the end"), "{err:.300}");
+    }
+
+    #[test]
+    fn tail_keeps_lines_and_bytes_within_bounds() {
+        let check = |chunks: &[&[u8]], expect: &str| {
+            let mut tail = Tail::default();
+            for c in chunks {
+                tail.push(c);
+            }
+            tail.finish();
+            assert_eq!(tail.render(), expect);
+        };
+        check(&[], "");
+        // Lines split across chunks, CRLF, an unterminated last line.
+        check(
+            &[b"one\r\ntw", b"o\n", b"thr", b"ee"],
+            "\nlast 3 lines of its output:\n  │ one\n  │ two\n  │ three",
+        );
+        // The last TAIL_LINES lines only.
+        let many: String = (1..=100).map(|i| format!("{i}\n")).collect();
+        let mut tail = Tail::default();
+        tail.push(many.as_bytes());
+        tail.finish();
+        assert_eq!(tail.lines.len(), TAIL_LINES);
+        assert_eq!(tail.lines[0], "61");
+        assert!(!tail.dropped_for_bytes);
+        // Long lines: each cut, and only as many as fit in TAIL_BYTES.
+        let long = vec![b'y'; TAIL_LINE_BYTES + 10];
+        let mut tail = Tail::default();
+        for _ in 0..10 {
+            tail.push(&long);
+            tail.push(b"\n");
+        }
+        tail.finish();
+        assert!(tail.bytes <= TAIL_BYTES, "{}", tail.bytes);
+        assert_eq!(tail.lines.len(), TAIL_BYTES / (TAIL_LINE_BYTES + 20));
+        assert!(
+            tail.lines
+                .iter()
+                .all(|l| l.ends_with("y [10 more bytes cut]"))
+        );
+        assert!(tail.render().starts_with(&format!(
+            "\nlast 3 lines of its output (earlier lines cut: at most {TAIL_BYTES} bytes are shown):"
+        )));
+        // A line longer than TAIL_BYTES on its own is still shown, cut.
+        let mut tail = Tail::default();
+        tail.push(&vec![b'z'; 10 * TAIL_BYTES]);
+        tail.finish();
+        assert_eq!(tail.lines.len(), 1);
+    }
+
+    #[test]
+    fn a_running_command_is_stopped_step_by_step() {
+        let g = Duration::from_secs(5);
+        assert_eq!(stop_signal(Duration::ZERO, g), Signal::SIGINT);
+        assert_eq!(stop_signal(Duration::from_secs(4), g), Signal::SIGINT);
+        assert_eq!(stop_signal(g, g), Signal::SIGTERM);
+        assert_eq!(stop_signal(Duration::from_secs(9), g), Signal::SIGTERM);
+        assert_eq!(stop_signal(2 * g, g), Signal::SIGKILL);
+    }
+
+    /// Signals need a process of their own: a handler is process-wide and a
+    /// second signal exits. So each case runs `signal_child` below in a new
+    /// run of this test binary, which the parent signals.
+    mod signals {
+        use super::*;
+        use std::os::unix::process::CommandExt as _;
+        use std::path::Path;
+
+        /// Set for the run of the test binary that plays the signalled process.
+        const CASE: &str = "KIND_CRIO_TEST_SIGNAL_CASE";
+        const DIR: &str = "KIND_CRIO_TEST_SIGNAL_DIR";
+
+        /// An engine stand-in for each case: it says it started, then runs
+        /// until stopped.
+        fn engine(case: &str) -> &'static str {
+            match case {
+                // Stops on SIGINT, and says it succeeded.
+                "traps-int" => "trap 'exit 0' INT",
+                // Stops only on SIGTERM.
+                "ignores-int" => "trap '' INT",
+                // Stops only on SIGKILL.
+                "ignores-int-and-term" => "trap '' INT TERM",
+                other => panic!("no case {other}"),
+            }
+        }
+
+        /// The plan of a build: the engine, then a push; logs on failure,
+        /// then the clean-up. Each step leaves a file in `dir` when it runs.
+        /// `slow_cleanup` makes the clean-up take its time.
+        fn plan<'a>(sh: &'a Shell, dir: &'a Path, case: &str, slow_cleanup: bool) -> Plan<'a> {
+            let script = format!(
+                "{}; touch '{}'; while :; do sleep 0.05; done",
+                engine(case),
+                dir.join("started").display()
+            );
+            let mark = move |name: &'static str| {
+                move || {
+                    std::fs::write(dir.join(name), name)?;
+                    Ok(())
+                }
+            };
+            let mut plan = Plan::new();
+            plan.stop_grace = StopGrace(Duration::from_millis(300));
+            plan.cmd("Building", cmd!(sh, "sh -c {script}")).native(
+                "Pushing",
+                "push",
+                mark("pushed"),
+            );
+            plan.on_failure()
+                .native("Collecting logs", "logs", mark("logs"));
+            plan.always()
+                .native("Removing the working directory", "rm", move || {
+                    std::fs::write(dir.join("cleanup-started"), "")?;
+                    if slow_cleanup {
+                        thread::sleep(Duration::from_secs(20));
+                    }
+                    std::fs::write(dir.join("cleaned"), "")?;
+                    Ok(())
+                });
+            plan
+        }
+
+        /// Not a test of its own: the signalled process of the tests below,
+        /// doing nothing unless they started it.
+        #[test]
+        fn signal_child() {
+            let (Some(case), Some(dir)) = (std::env::var_os(CASE), std::env::var_os(DIR)) else {
+                return;
+            };
+            let case = case.to_string_lossy().into_owned();
+            let dir = PathBuf::from(dir);
+            let (case, slow) = match case.strip_suffix("+slow-cleanup") {
+                Some(c) => (c.to_owned(), true),
+                None => (case, false),
+            };
+            let sh = Shell::new().unwrap();
+            let result = plan(&sh, &dir, &case, slow).execute(&quiet());
+            let text = match result {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => format!("{e:#}"),
+            };
+            std::fs::write(dir.join("result"), text).unwrap();
+        }
+
+        /// What a signalled run left.
+        struct Outcome {
+            dir: testkit::TempDir,
+            status: std::process::ExitStatus,
+            elapsed: Duration,
+        }
+
+        impl Outcome {
+            fn has(&self, file: &str) -> bool {
+                self.dir.path().join(file).exists()
+            }
+            fn result(&self) -> String {
+                std::fs::read_to_string(self.dir.path().join("result")).unwrap_or_default()
+            }
+        }
+
+        fn wait_for(path: &Path, child: &mut std::process::Child) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !path.exists() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "the signalled run ended ({status}) before {}",
+                        path.display()
+                    );
+                }
+                assert!(Instant::now() < deadline, "no {}", path.display());
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+
+        /// Runs `case` in a process of its own, sends `signals` once the
+        /// engine (or, for the second signal, the clean-up) started, and
+        /// waits, for at most 30 s, for it to end. SIGINT goes to the
+        /// process group, as a terminal sends it; the others to the process.
+        fn signalled(case: &str, signals: &[Signal]) -> Outcome {
+            let dir = testkit::TempDir::new(&format!("step-signal-{case}"));
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "step::tests::signals::signal_child",
+                    "--test-threads=1",
+                ])
+                .env(CASE, case)
+                .env(DIR, dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .unwrap();
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+            let started = Instant::now();
+            for (i, &signal) in signals.iter().enumerate() {
+                let cue = if i == 0 { "started" } else { "cleanup-started" };
+                wait_for(&dir.path().join(cue), &mut child);
+                if signal == Signal::SIGINT {
+                    nix::sys::signal::killpg(pid, signal).unwrap();
+                } else {
+                    nix::sys::signal::kill(pid, signal).unwrap();
+                }
+            }
+            let deadline = started + Duration::from_secs(30);
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                if Instant::now() > deadline {
+                    let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
+                    panic!("the signalled run of {case} did not end");
+                }
+                thread::sleep(Duration::from_millis(10));
+            };
+            Outcome {
+                dir,
+                status,
+                elapsed: started.elapsed(),
+            }
+        }
+
+        /// Whatever the signal, the push never runs, and the failure and
+        /// clean-up steps do, even when the engine exits 0 on SIGINT.
+        #[test]
+        fn a_signal_runs_the_cleanup_and_pushes_nothing() {
+            for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+                let out = signalled("traps-int", &[signal]);
+                assert!(out.status.success(), "{signal}: {}", out.status);
+                assert!(!out.has("pushed"), "{signal}: pushed after the signal");
+                assert!(out.has("logs") && out.has("cleaned"), "{signal}");
+                assert_eq!(
+                    out.result(),
+                    "interrupted (Ctrl-C, SIGTERM or SIGHUP): step \"Building\" failed: stopped by the signal",
+                    "{signal}"
+                );
+            }
+        }
+
+        /// An engine that ignores SIGINT gets SIGTERM after the grace
+        /// period; one that ignores SIGTERM too, SIGKILL after another.
+        #[test]
+        fn an_engine_that_ignores_sigint_is_stopped_all_the_same() {
+            for (case, how) in [
+                ("ignores-int", "signal: 15 (SIGTERM)"),
+                ("ignores-int-and-term", "signal: 9 (SIGKILL)"),
+            ] {
+                let out = signalled(case, &[Signal::SIGTERM]);
+                assert!(out.status.success(), "{case}: {}", out.status);
+                let result = out.result();
+                assert!(
+                    result.starts_with("interrupted (Ctrl-C, SIGTERM or SIGHUP): step \"Building\" failed: command failed (")
+                        && result.contains(how),
+                    "{case}: {result}"
+                );
+                assert!(!out.has("pushed") && out.has("cleaned"), "{case}");
+                assert!(
+                    out.elapsed < Duration::from_secs(15),
+                    "{case}: {:?}",
+                    out.elapsed
+                );
+            }
+        }
+
+        /// A second signal during the clean-up stops at once.
+        #[test]
+        fn a_second_signal_stops_at_once() {
+            let out = signalled(
+                "traps-int+slow-cleanup",
+                &[Signal::SIGTERM, Signal::SIGTERM],
+            );
+            assert_eq!(out.status.code(), Some(130), "{}", out.status);
+            assert!(out.has("cleanup-started") && !out.has("cleaned"));
+            assert!(!out.has("pushed") && !out.has("result"));
+            assert!(out.elapsed < Duration::from_secs(15), "{:?}", out.elapsed);
+        }
     }
 
     #[test]
