@@ -5,6 +5,9 @@
 //! command lives in its own module, takes the context, and hands the
 //! `step::Plan` it builds to `Ctx::carry_out`, which prints or executes it.
 
+// First: its `print!` and `eprintln!` replace std's in every module below.
+#[macro_use]
+mod ui;
 #[cfg(feature = "bench")]
 mod bench;
 #[cfg(not(feature = "bench"))]
@@ -34,7 +37,6 @@ mod step;
 mod tags;
 #[cfg(test)]
 mod test_engines;
-mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -114,8 +116,7 @@ fn main() -> ExitCode {
     match context(&cli, ui).and_then(|ctx| cli.command.run(&ctx)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}` prints the context chain on one line per cause, never a backtrace.
-            eprintln!("ERROR: {e:#}");
+            ui::error(&e);
             ExitCode::FAILURE
         }
     }

@@ -2,12 +2,95 @@
 //! ` • Step ...` while it runs, then ` ✓ Step (1.2s)` or ` ✗ Step (1.2s)`.
 //! On a terminal the bullet spins and the line is rewritten in place;
 //! elsewhere (CI logs, pipes) each state is a plain line. `NO_COLOR` is honoured.
+//!
+//! Every write of the binary to stdout and stderr goes through here: std's
+//! `print!` and `eprintln!` panic when the reader went away
+//! (`cargo xtask ... 2>&1 | head -3`), so this module's macros of the same
+//! names replace them in every module (`main.rs` declares it first, with
+//! `#[macro_use]`). A closed stderr loses progress lines, not the run; a
+//! closed stdout drops the rest of the data, and the command still ends
+//! with its own exit status.
 
-use std::io::{IsTerminal, Write};
+use std::fmt;
+use std::io::{ErrorKind, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+// Under `cargo test` std's macros stay: the test harness captures only
+// those. The binary's own runs are tested with a closed pipe (tests/cli.rs).
+#[cfg(not(test))]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::ui::stdout(format_args!($($arg)*)) };
+}
+#[cfg(not(test))]
+macro_rules! println {
+    () => { $crate::ui::stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::ui::stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+// None uses it yet; it is here so that none uses std's.
+#[cfg(not(test))]
+#[allow(unused_macros)]
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::ui::stderr(format_args!($($arg)*)) };
+}
+#[cfg(not(test))]
+macro_rules! eprintln {
+    () => { $crate::ui::stderr(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::ui::stderr(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Set once stdout's reader went away: the rest of the data is dropped.
+#[cfg_attr(test, allow(dead_code))] // only the macros use it
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// What became of one write.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    Done,
+    /// The reader went away (EPIPE).
+    Closed,
+    Failed(ErrorKind),
+}
+
+fn write_to(w: &mut impl Write, args: fmt::Arguments<'_>) -> Written {
+    match w.write_fmt(args).and_then(|()| w.flush()) {
+        Ok(()) => Written::Done,
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Written::Closed,
+        Err(e) => Written::Failed(e.kind()),
+    }
+}
+
+/// Progress and errors: whatever becomes of them, the run goes on.
+pub fn stderr(args: fmt::Arguments<'_>) {
+    let _ = write_to(&mut std::io::stderr().lock(), args);
+}
+
+/// Data. A closed stdout (`| head`) drops the rest quietly; any other
+/// failure (a full disk) is an error, as the data is the point.
+#[cfg_attr(test, allow(dead_code))] // only the macros use it
+pub fn stdout(args: fmt::Arguments<'_>) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    match write_to(&mut std::io::stdout().lock(), args) {
+        Written::Done => {}
+        Written::Closed => STDOUT_CLOSED.store(true, Ordering::Relaxed),
+        Written::Failed(kind) => {
+            stderr(format_args!(
+                "ERROR: cannot write to standard output: {kind}\n"
+            ));
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The last line of a failed run.
+pub fn error(e: &anyhow::Error) {
+    // `{:#}` prints the context chain on one line per cause, never a backtrace.
+    stderr(format_args!("ERROR: {e:#}\n"));
+}
 
 const SPINNER: [&str; 8] = ["⠈", "⠐", "⠠", "⢀", "⡀", "⠄", "⠂", "⠁"];
 
@@ -110,6 +193,29 @@ impl Spinner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer whose reader is gone, or whose disk is full.
+    struct Failing(ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_reader_is_told_from_other_failures() {
+        let mut out = Vec::new();
+        assert_eq!(write_to(&mut out, format_args!("a {}\n", 1)), Written::Done);
+        assert_eq!(out, b"a 1\n");
+        let closed = write_to(&mut Failing(ErrorKind::BrokenPipe), format_args!("x"));
+        assert_eq!(closed, Written::Closed);
+        let full = write_to(&mut Failing(ErrorKind::StorageFull), format_args!("x"));
+        assert_eq!(full, Written::Failed(ErrorKind::StorageFull));
+    }
 
     #[test]
     fn elapsed_formats() {

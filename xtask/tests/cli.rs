@@ -1047,6 +1047,63 @@ fn cluster_names_are_checked_first() {
 }
 
 // ---------------------------------------------------------------------------
+// Readers that go away
+
+/// The write end of a pipe whose reader is gone: every write fails with EPIPE.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer
+}
+
+/// Runs `cmd` to its end; its exit code and what it wrote to the streams
+/// that were left piped.
+fn finish(mut cmd: Command) -> Run {
+    let out = cmd
+        .spawn()
+        .and_then(|child| child.wait_with_output())
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `cargo xtask ... 2>&1 | head -3`: a reader that went away costs the rest
+/// of the output, never a panic, and the run ends with its own status.
+#[test]
+fn a_closed_stdout_or_stderr_ends_the_output_not_the_run() {
+    let sandbox = Sandbox::new("closed_pipes");
+    // No stderr: the status lines are lost, the plan is still printed.
+    let mut cmd = sandbox.xtask(&["--dry-run", "build-image"]);
+    cmd.stdout(Stdio::piped()).stderr(closed_pipe());
+    let run = finish(cmd);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout
+            .starts_with("1. Rendering the CRI-O build context\n"),
+        "{run}"
+    );
+
+    // No stderr for the ERROR line of a failure: still exit code 1.
+    let mut cmd = sandbox.xtask(&["--config", "missing.toml", "config"]);
+    cmd.stdout(Stdio::piped()).stderr(closed_pipe());
+    let run = finish(cmd);
+    assert_eq!(run.code, Some(1), "{run}");
+
+    // No stdout: the data is dropped quietly.
+    for args in [&["config"][..], &["--dry-run", "build-image"]] {
+        let mut cmd = sandbox.xtask(args);
+        cmd.stdout(closed_pipe()).stderr(Stdio::piped());
+        let run = finish(cmd);
+        assert_eq!(run.code, Some(0), "{args:?}: {run}");
+        run.assert_no_panic();
+        assert!(!run.stderr.contains("ERROR"), "{args:?}: {run}");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Help and version
 
 #[test]
