@@ -18,6 +18,9 @@ use crate::releases::Releases;
 /// The embedded defaults, the same file users read in the repository.
 pub const DEFAULT_TOML: &str = include_str!("../../configs/default.toml");
 
+/// The most of a configuration file read: a few KiB are typical.
+pub const CONFIG_FILE_LIMIT: u64 = 1024 * 1024;
+
 /// The effective configuration, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -100,8 +103,9 @@ impl Config {
     pub fn from_path(path: Option<&Path>) -> Result<Config> {
         match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read config file {}", p.display()))?;
+                let bytes = read_regular_file(p, CONFIG_FILE_LIMIT, "config file")?;
+                let text = String::from_utf8(bytes)
+                    .with_context(|| format!("config file {} is not UTF-8 text", p.display()))?;
                 Config::load(Some((p, &text)))
             }
             None => Config::load(None),
@@ -245,9 +249,129 @@ fn merge(base: &mut toml::Table, overlay: toml::Table, prefix: &str) -> Result<(
     Ok(())
 }
 
+/// Reads the file at `path` whole: what is not a regular file is refused
+/// before it is opened (a FIFO would block for ever, `/dev/zero` never ends),
+/// and so is more than `limit` bytes. `what` names the file in errors.
+pub fn read_regular_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let refuse = |meta: &std::fs::Metadata| -> Result<()> {
+        if !meta.is_file() {
+            bail!(
+                "{what} {shown} is {}, not a regular file: give the path of a file",
+                file_kind(&meta.file_type())
+            );
+        }
+        if meta.len() > limit {
+            bail!(
+                "{what} {shown} is {} bytes, more than the {limit} read of it",
+                meta.len()
+            );
+        }
+        Ok(())
+    };
+    refuse(&std::fs::metadata(path).with_context(|| format!("cannot read {what} {shown}"))?)?;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {what} {shown}"))?;
+    // Again on what was opened: the path may name something else by now.
+    refuse(
+        &file
+            .metadata()
+            .with_context(|| format!("cannot read {what} {shown}"))?,
+    )?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {what} {shown}"))?;
+    if bytes.len() as u64 > limit {
+        bail!("{what} {shown} grew past {limit} bytes while it was read");
+    }
+    Ok(bytes)
+}
+
+/// What a file type is, for an error that refuses it.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Runs `f` on a thread of its own and fails the test if it takes more
+    /// than a few seconds (reading a FIFO or /dev/zero would never end).
+    pub fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("finished within 10 s")
+    }
+
+    /// A FIFO named `name` in `dir`, made with mkfifo(1).
+    pub fn fifo(dir: &Path, name: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success(), "mkfifo {}", path.display());
+        path
+    }
+
+    #[test]
+    fn a_config_file_must_be_a_small_regular_file() {
+        let from = |p: std::path::PathBuf| {
+            bounded(move || format!("{:#}", Config::from_path(Some(&p)).unwrap_err()))
+        };
+        assert_eq!(
+            from("/dev/zero".into()),
+            "config file /dev/zero is a character device, not a regular file: give the path of a file"
+        );
+        let dir = testkit::TempDir::new("config-files");
+        let pipe = fifo(dir.path(), "kind-crio.toml");
+        assert_eq!(
+            from(pipe.clone()),
+            format!(
+                "config file {} is a FIFO (named pipe), not a regular file: give the path of a file",
+                pipe.display()
+            )
+        );
+        assert!(from(dir.path().to_owned()).contains("is a directory, not a regular file"));
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; CONFIG_FILE_LIMIT as usize + 1]).unwrap();
+        assert_eq!(
+            from(big.clone()),
+            format!(
+                "config file {} is 1048577 bytes, more than the 1048576 read of it",
+                big.display()
+            )
+        );
+        let binary = dir.path().join("binary.toml");
+        std::fs::write(&binary, b"\xff").unwrap();
+        assert!(from(binary).contains("is not UTF-8 text"));
+        let missing = dir.path().join("missing.toml");
+        assert!(from(missing).starts_with("cannot read config file "));
+        let fine = dir.path().join("fine.toml");
+        std::fs::write(&fine, "[build]\nengine = \"podman\"\n").unwrap();
+        assert_eq!(
+            Config::from_path(Some(&fine)).unwrap().engine,
+            Engine::Podman
+        );
+    }
 
     fn load(text: &str) -> String {
         match Config::load(Some((Path::new("my.toml"), text))) {

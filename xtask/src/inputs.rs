@@ -10,7 +10,7 @@ use cluster_config::GenerateOptions;
 use node_image::{Arch, CrioSource, CrioStream, Inputs};
 use registry::{ImageRef, KubernetesVersion};
 
-use crate::config::Config;
+use crate::config::{CONFIG_FILE_LIMIT, Config, read_regular_file};
 use crate::flags::{Bundle, ContextArgs, CrioSourceArgs, KindConfigArgs, SourceKind};
 use crate::releases::Pin;
 
@@ -88,6 +88,9 @@ pub fn context(config: &Config, choice: ContextChoice<'_>) -> Result<Inputs> {
     })
 }
 
+/// The most of a local CRI-O bundle read: upstream's are around 100 MB.
+const BUNDLE_LIMIT: u64 = 1024 * 1024 * 1024;
+
 fn bundle_source(given: Option<&Bundle>, stream: &CrioStream, arch: Arch) -> Result<CrioSource> {
     match given {
         None => CrioSource::upstream_bundle(stream, arch)
@@ -103,8 +106,10 @@ fn bundle_source(given: Option<&Bundle>, stream: &CrioStream, arch: Arch) -> Res
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .with_context(|| format!("--crio-bundle {} names no file", path.display()))?;
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read the CRI-O bundle {}", path.display()))?;
+            // Held in memory: the context is a value (path -> bytes) that
+            // is rendered, digested and written as a whole.
+            let bytes = read_regular_file(path, BUNDLE_LIMIT, "the CRI-O bundle")
+                .context("--crio-bundle")?;
             Ok(CrioSource::bundle_file(&name, bytes).context("--crio-bundle")?)
         }
     }
@@ -164,8 +169,59 @@ pub fn read_kind_config(path: &Path) -> Result<(String, String)> {
             .context("cannot read stdin")?;
         Ok(("stdin".to_owned(), text))
     } else {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = read_regular_file(path, CONFIG_FILE_LIMIT, "kind config")?;
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("kind config {} is not UTF-8 text", path.display()))?;
         Ok((path.display().to_string(), text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{bounded, fifo};
+
+    fn bundle(path: &Path) -> String {
+        let path = path.to_path_buf();
+        bounded(move || {
+            let stream = CrioStream::parse("v1.34.0").expect("a stream");
+            match bundle_source(Some(&Bundle::File(path)), &stream, Arch::Amd64) {
+                Ok(source) => source.kind().to_owned(),
+                Err(e) => format!("{e:#}"),
+            }
+        })
+    }
+
+    #[test]
+    fn a_bundle_must_be_a_regular_file() {
+        assert_eq!(
+            bundle(Path::new("/dev/zero")),
+            "--crio-bundle: the CRI-O bundle /dev/zero is a character device, not a regular file: give the path of a file"
+        );
+        let dir = testkit::TempDir::new("bundle-files");
+        let pipe = fifo(dir.path(), "cri-o.amd64.v1.34.0.tar.gz");
+        assert!(
+            bundle(&pipe)
+                .ends_with("is a FIFO (named pipe), not a regular file: give the path of a file"),
+            "{}",
+            bundle(&pipe)
+        );
+        let file = dir.path().join("cri-o.amd64.v1.34.1.tar.gz");
+        std::fs::write(&file, b"a tarball").expect("write");
+        assert_eq!(bundle(&file), "bundle");
+    }
+
+    #[test]
+    fn a_kind_config_must_be_a_regular_file() {
+        let err = bounded(|| {
+            format!(
+                "{:#}",
+                read_kind_config(Path::new("/dev/zero")).unwrap_err()
+            )
+        });
+        assert!(
+            err.contains("is a character device, not a regular file"),
+            "{err}"
+        );
     }
 }
