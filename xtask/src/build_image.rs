@@ -10,6 +10,8 @@
 //! registry. *Plan*: the named steps and exact commands that follow from it.
 //! The push is the last main step, so a failure anywhere leaves no new tag;
 //! the temporary directory is removed whatever happens, Ctrl-C included.
+//! That directory is the run's own (`TAG.PID-N`): two runs for one tag build
+//! each from its own context, and each removes only its own directory.
 
 use std::path::{Path, PathBuf};
 
@@ -187,7 +189,9 @@ pub struct Resolved {
     pub push: bool,
     /// No up-to-date checks and no layer cache.
     pub rebuild: bool,
-    /// Where the context (and any checkout) goes, relative to the project root.
+    /// Where the context (and any checkout) goes, relative to the project
+    /// root: the tag's name under `target/kind-crio/build-image` as
+    /// resolved; `run` makes it the run's own with [`claim_workdir`].
     pub workdir: PathBuf,
     pub up_to_date: UpToDate,
     /// What a dry run could not look up (no network, no kind, no engine),
@@ -772,6 +776,41 @@ fn tls_flag(r: &Resolved) -> Vec<&'static str> {
     }
 }
 
+/// `TAG_DIR.PID-N`: a name no other live run of build-image has (the pid)
+/// and no other plan of this one (`n`).
+fn run_workdir(tag_dir: &Path, pid: u32, n: usize) -> PathBuf {
+    let mut name = tag_dir.as_os_str().to_owned();
+    name.push(format!(".{pid}-{n}"));
+    PathBuf::from(name)
+}
+
+/// Creates a working directory of this run's own next to where `tag_dir`
+/// would be, and returns it. Created, not just named: a directory left by a
+/// run that was killed, or by a process of the same pid in another pid
+/// namespace, is never shared, since `create_dir` fails on what exists.
+/// (A dozen lines, not the tempfile crate: the plan, not a destructor,
+/// removes the directory, so that a dry run can print that step.)
+pub fn claim_workdir(tag_dir: &Path) -> Result<PathBuf> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    if let Some(parent) = tag_dir.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    loop {
+        let dir = run_workdir(
+            tag_dir,
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+        );
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+        }
+    }
+}
+
 fn remove_dir(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
@@ -839,13 +878,23 @@ pub fn run(args: &BuildImageArgs, ctx: &Ctx) -> Result<()> {
         sh: &ctx.sh,
         client,
     };
-    let resolved = ctx.ui.step("Resolving inputs", || {
+    let mut resolved = ctx.ui.step("Resolving inputs", || {
         if ctx.dry_run() {
             args.resolve_for_dry_run(&ctx.config, &lookup)
         } else {
             args.resolve(&ctx.config, &lookup)
         }
     })?;
+    // A run's own working directory (the plan removes it; an image already
+    // in its registry needs none). A dry run creates nothing: it shows the
+    // kind of name a run uses.
+    resolved.workdir = if ctx.dry_run() {
+        run_workdir(&resolved.workdir, std::process::id(), 0)
+    } else if resolved.up_to_date == UpToDate::InRegistry {
+        resolved.workdir
+    } else {
+        claim_workdir(&resolved.workdir)?
+    };
     eprintln!("   {}", summary(&resolved));
     ctx.carry_out(plan(&ctx.sh, &resolved)).map(drop).map_err(|e| {
         e.context(
@@ -1308,6 +1357,92 @@ mod tests {
 
         run();
         assert!(!exists("manifest") && !exists("image"));
+    }
+
+    /// Two runs for one tag at once, each with other inputs: each builds
+    /// from its own context, and neither removes the other's. The engine is
+    /// a stand-in `docker` that reads the context's inputs digest after a
+    /// while, as a build reads its context.
+    #[test]
+    fn two_runs_for_one_tag_each_build_their_own_context() {
+        let dir = testkit::TempDir::new("build-image-two-runs");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let docker = bin.join("docker");
+        std::fs::write(
+            &docker,
+            "#!/bin/sh\n# docker build ... DIR: the last argument is the context.\n\
+             for context; do :; done\n\
+             sleep 0.5\n\
+             tail -n 1 \"$context/Dockerfile\" > \"$SEEN\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let runs: Vec<(Resolved, PathBuf)> = ["v1.34", "v1.35"]
+            .iter()
+            .map(|crio| {
+                let argv = ["--image", "ghcr.io/o/n:shared", "--crio", crio];
+                let mut r = resolve(&argv, &nowhere(Some(DIGEST))).unwrap();
+                assert_eq!(r.workdir, Path::new("target/kind-crio/build-image/shared"));
+                // As `run` does, under the test's directory.
+                r.workdir = claim_workdir(&dir.path().join("shared")).unwrap();
+                (r, dir.path().join(format!("seen-{crio}")))
+            })
+            .collect();
+        assert_ne!(runs[0].0.workdir, runs[1].0.workdir);
+        let quiet = crate::ui::Ui {
+            verbose: false,
+            tty: false,
+            color: false,
+        };
+        std::thread::scope(|scope| {
+            for (r, seen) in &runs {
+                let path = &path;
+                scope.spawn(move || {
+                    let sh = Shell::new().unwrap();
+                    sh.set_var("PATH", path);
+                    sh.set_var("SEEN", seen);
+                    plan(&sh, r).execute(&quiet).unwrap();
+                });
+            }
+        });
+        for (r, seen) in &runs {
+            let digest = r.variants[0].context.inputs_digest().unwrap();
+            let built = std::fs::read_to_string(seen).unwrap();
+            assert_eq!(
+                built,
+                format!("LABEL {}=\"{digest}\"\n", node_image::DIGEST_LABEL)
+            );
+            assert!(!r.workdir.exists(), "{} is left", r.workdir.display());
+        }
+        assert_ne!(
+            runs[0].0.variants[0].context.inputs_digest(),
+            runs[1].0.variants[0].context.inputs_digest()
+        );
+    }
+
+    #[test]
+    fn a_working_directory_is_claimed_once() {
+        let dir = testkit::TempDir::new("build-image-claim");
+        let tag_dir = dir.path().join("v1.37.0");
+        let pid = std::process::id();
+        // One that a killed run left, with the pid and number this one would take.
+        std::fs::create_dir_all(run_workdir(&tag_dir, pid, 0)).unwrap();
+        let claimed: Vec<PathBuf> = (0..3).map(|_| claim_workdir(&tag_dir).unwrap()).collect();
+        for c in &claimed {
+            assert!(c.is_dir());
+            assert!(c != &run_workdir(&tag_dir, pid, 0));
+            let name = c.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(name.starts_with(&format!("v1.37.0.{pid}-")), "{name}");
+        }
+        assert!(claimed[0] != claimed[1] && claimed[1] != claimed[2]);
+        assert!(!tag_dir.exists());
     }
 
     #[test]

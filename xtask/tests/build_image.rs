@@ -53,6 +53,25 @@ fn xtask(args: &[&str], storage_conf: &Path) -> Output {
         .expect("run xtask")
 }
 
+/// The working directories of runs for `tag` still there: each run has
+/// its own, `TAG.PID-N`, and removes it.
+fn workdirs_left(tag: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kind-crio/build-image");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(tag)?.strip_prefix('.'))
+                .is_some_and(|run| run.split('-').all(|n| n.parse::<u64>().is_ok()))
+        })
+        .collect()
+}
+
 fn text(o: &Output) -> String {
     format!(
         "--- stdout\n{}--- stderr\n{}",
@@ -112,10 +131,11 @@ fn build_push_skip_and_fail_cleanly() {
     ] {
         assert!(first_text.contains(step), "{step} missing:\n{first_text}");
     }
-    let workdir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/kind-crio/build-image")
-        .join(tag);
-    assert!(!workdir.exists(), "the working directory is removed");
+    assert_eq!(
+        workdirs_left(tag),
+        [] as [PathBuf; 0],
+        "the working directory is removed"
+    );
 
     // 2. `tags` sees the new tag, and the pushed image carries the inputs digest.
     let tags = xtask(&["tags", "--json", &repo], &storage_conf);
@@ -181,8 +201,9 @@ fn build_push_skip_and_fail_cleanly() {
     assert!(failed_text.contains("✗ Building"), "{failed_text}");
     assert!(failed_text.contains("pushed no tag"), "{failed_text}");
     assert!(!failed_text.contains("Pushing"), "{failed_text}");
-    assert!(
-        !workdir.exists(),
+    assert_eq!(
+        workdirs_left(tag),
+        [] as [PathBuf; 0],
         "the working directory is removed after a failure too"
     );
     let none = xtask(&["tags", &broken_repo], &storage_conf);
@@ -348,10 +369,11 @@ fn ctrl_c_during_the_build_cleans_up_and_pushes_nothing() {
     assert!(all.contains("✓ Removing the temporary directory"), "{all}");
     assert!(all.contains("interrupted (Ctrl-C)"), "{all}");
     assert!(!all.contains("Pushing"), "{all}");
-    let workdir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/kind-crio/build-image")
-        .join(tag);
-    assert!(!workdir.exists(), "the working directory is removed");
+    assert_eq!(
+        workdirs_left(tag),
+        [] as [PathBuf; 0],
+        "the working directory is removed"
+    );
     let tags = xtask(&["tags", &repo], &storage_conf);
     assert!(text(&tags).contains("not found"), "{}", text(&tags));
 }

@@ -721,8 +721,14 @@ fn no_flags_follow_the_releases_file() {
             && build.stderr.contains(&on),
         "{build}"
     );
+    // The run's own working directory: TAG.PID-N.
+    let workdir = plan
+        .split(&format!("build-image/{default}."))
+        .nth(1)
+        .and_then(|rest| rest.split_once("/context"))
+        .map(|(run, _)| run);
     assert!(
-        plan.contains(&format!("build-image/{default}/context")),
+        workdir.is_some_and(|run| run.split('-').all(|n| n.parse::<u32>().is_ok())),
         "{build}"
     );
 }
