@@ -1507,14 +1507,20 @@ fn golden_dry_run(name: &str, plan: &str) {
     expect_test::expect_file![golden].assert_eq(&text);
 }
 
-/// The process number in load-image's archive names (`kind-crio-load-PID-0.tar`).
+/// The process number the plan names its files after: load-image's
+/// archives (`kind-crio-load-PID-0.tar`), build-image's working directory
+/// (`build-image/TAG.PID-0`).
 fn regex_free_pid(text: &str) -> Option<String> {
-    let at = text.find("kind-crio-load-")? + "kind-crio-load-".len();
-    let digits: String = text[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    (!digits.is_empty()).then_some(digits)
+    let digits = |from: &str| -> Option<String> {
+        let d: String = from.chars().take_while(char::is_ascii_digit).collect();
+        (!d.is_empty()).then_some(d)
+    };
+    if let Some(at) = text.find("kind-crio-load-") {
+        return digits(&text[at + "kind-crio-load-".len()..]);
+    }
+    let at = text.find("kind-crio/build-image/")? + "kind-crio/build-image/".len();
+    let segment = &text[at..text[at..].find('/').map_or(text.len(), |e| at + e)];
+    digits(&segment[segment.rfind('.')? + 1..])
 }
 
 /// `--dry-run` of every command on a machine with no network (a proxy that
