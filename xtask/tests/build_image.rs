@@ -367,7 +367,10 @@ fn ctrl_c_during_the_build_cleans_up_and_pushes_nothing() {
     assert_eq!(status.code(), Some(1), "{all}");
     assert!(all.contains("✗ Building"), "{all}");
     assert!(all.contains("✓ Removing the temporary directory"), "{all}");
-    assert!(all.contains("interrupted (Ctrl-C, SIGTERM or SIGHUP)"), "{all}");
+    assert!(
+        all.contains("interrupted (Ctrl-C, SIGTERM or SIGHUP)"),
+        "{all}"
+    );
     assert!(!all.contains("Pushing"), "{all}");
     assert_eq!(
         workdirs_left(tag),

@@ -200,6 +200,7 @@ fn tier(test: &str, engine: &'static str, node: NodeSpec, preload: Preload) {
     let _one = ONE_CLUSTER_AT_A_TIME
         .lock()
         .unwrap_or_else(|p| p.into_inner());
+    let _modules = testkit::privileged::HostModules::hold();
     let base = standin::node_image(node).unwrap_or_else(|e| panic!("{e}"));
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kind-{engine}"));
     let _ = std::fs::remove_dir_all(&dir);

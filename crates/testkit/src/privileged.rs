@@ -282,6 +282,52 @@ fn reload_docker() -> Result<(), String> {
     crate::standin::run(Command::new("kill").args(["-HUP", &pid])).map(|_| ())
 }
 
+/// While held, the host has a `/lib/modules` for kind to mount.
+///
+/// kind mounts the host's `/lib/modules` into every node, read-only. Where
+/// the host has none (a container, a sandbox), Docker creates the missing
+/// mount source as an empty directory and leaves it behind, and podman
+/// refuses the node (`statfs /lib/modules: no such file or directory`). A
+/// cluster test holds one of these: the first holder creates the empty
+/// directory if it is missing, and the last one removes it again, so the
+/// machine is left as it was. Without the rights to create it, nothing is
+/// done (podman then fails with its own message).
+#[derive(Debug)]
+pub struct HostModules;
+
+const HOST_MODULES: &str = "/lib/modules";
+
+/// (holders, whether the first one created the directory).
+static HOST_MODULES_STATE: std::sync::Mutex<(usize, bool)> = std::sync::Mutex::new((0, false));
+
+impl HostModules {
+    pub fn hold() -> HostModules {
+        let mut state = HOST_MODULES_STATE.lock().unwrap_or_else(|p| p.into_inner());
+        if state.0 == 0 {
+            state.1 =
+                !Path::new(HOST_MODULES).exists() && std::fs::create_dir(HOST_MODULES).is_ok();
+            if state.1 {
+                eprintln!(
+                    "testkit: created an empty {HOST_MODULES} for kind's nodes to mount; removed after the tests"
+                );
+            }
+        }
+        state.0 += 1;
+        HostModules
+    }
+}
+
+impl Drop for HostModules {
+    fn drop(&mut self) {
+        let mut state = HOST_MODULES_STATE.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 -= 1;
+        if state.0 == 0 && std::mem::take(&mut state.1) {
+            // Only the empty directory made above; anything put in it stays.
+            let _ = std::fs::remove_dir(HOST_MODULES);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
