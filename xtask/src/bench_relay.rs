@@ -47,7 +47,7 @@ pub fn run(args: &BenchRelayArgs, ctx: &Ctx) -> Result<()> {
         sh,
         "cargo run --quiet --locked --package xtask --features bench --target-dir {TARGET_DIR} -- {relayed...}"
     ));
-    let line = crate::step::shell_line(&command);
+    let line = crate::step::shell_line(&command, &[]);
     let mut plan = Plan::new();
     plan.native(
         "Building the benchmarks and running them",

@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use node_image::{Arch, BuildProxy, CrioStream};
+use node_image::{Arch, BuildProxy, CrioStream, Redacted};
 use registry::{Client, ImageRef, KubernetesVersion, Options};
 use xshell::{Shell, cmd};
 
@@ -26,7 +26,7 @@ use crate::engine::{Engine, Output};
 use crate::flags::{self, CrioSourceArgs};
 use crate::inputs::ContextChoice;
 use crate::releases::{Pin, RELEASES_PATH, Release};
-use crate::step::Plan;
+use crate::step::{Invocation, Plan};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -91,13 +91,14 @@ pub struct BuildImageArgs {
     #[command(flatten)]
     pub source: CrioSourceArgs,
 
-    /// HTTP proxy for the build (a build argument; not stored in the image).
-    #[arg(long, value_name = "URL")]
-    pub http_proxy: Option<String>,
+    /// HTTP proxy for the build (a build argument; not stored in the image). A password
+    /// in it is passed in the engine's environment and shown nowhere.
+    #[arg(long, value_name = "URL", value_parser = flags::redacted)]
+    pub http_proxy: Option<Redacted>,
 
     /// HTTPS proxy for the build.
-    #[arg(long, value_name = "URL")]
-    pub https_proxy: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = flags::redacted)]
+    pub https_proxy: Option<Redacted>,
 
     /// Hosts the build reaches without the proxy.
     #[arg(long, value_name = "LIST")]
@@ -386,8 +387,8 @@ impl BuildImageArgs {
             UpToDate::Nowhere
         };
         let proxy = BuildProxy::new(
-            self.http_proxy.as_deref(),
-            self.https_proxy.as_deref(),
+            self.http_proxy.as_ref().map(Redacted::expose),
+            self.https_proxy.as_ref().map(Redacted::expose),
             self.no_proxy.as_deref(),
         )?;
         Ok(Resolved {
@@ -705,11 +706,12 @@ fn new_manifest_list(sh: &Shell, target: &str) -> Result<()> {
 /// Rendering each variant's context and building it.
 fn build_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
     let target = r.target.to_string();
-    let mut build_args: Vec<String> = r
-        .proxy
-        .build_args()
-        .into_iter()
-        .flat_map(|(k, v)| ["--build-arg".to_owned(), format!("{k}={v}")])
+    // `--build-arg NAME`, the value in the engine's environment: never on
+    // its command line, where `ps` shows it.
+    let proxy = r.proxy.vars();
+    let mut build_args: Vec<String> = proxy
+        .iter()
+        .flat_map(|(name, _)| ["--build-arg".to_owned(), name.clone()])
         .collect();
     if r.rebuild {
         build_args.insert(0, "--no-cache".to_owned());
@@ -763,7 +765,10 @@ fn build_steps<'a>(sh: &'a Shell, r: &'a Resolved, plan: &mut Plan<'a>) {
         let build = r
             .engine
             .build(sh, r.output, &platforms, build_args, &target, &dir);
-        plan.cmd(format!("Building {target} for {platforms}"), build);
+        plan.invocations(
+            format!("Building {target} for {platforms}"),
+            vec![Invocation::from(build).secret_env(proxy.clone())],
+        );
     }
 }
 
@@ -1155,7 +1160,7 @@ mod tests {
                     "--crio-source",
                     "bundle",
                     "--https-proxy",
-                    "http://proxy.example:3128",
+                    "http://alice:s3cret@proxy.example:3128",
                     "--no-proxy",
                     "localhost,.svc",
                 ],
@@ -1163,8 +1168,12 @@ mod tests {
             ),
         ];
         for (name, argv, fake) in cases {
-            expect_file![format!("../tests/golden/build-image-{name}.txt")]
-                .assert_eq(&dry_run(argv, fake));
+            let shown = dry_run(argv, fake);
+            assert!(
+                !shown.contains("s3cret"),
+                "{name}: a password shows:\n{shown}"
+            );
+            expect_file![format!("../tests/golden/build-image-{name}.txt")].assert_eq(&shown);
         }
         // What the releases file does not pin: the tag's digest today, said so.
         let fixture = fixture_config();
@@ -1477,8 +1486,11 @@ mod tests {
                 .contains("give each architecture once")
         );
         assert!(err(&["--image", "ghcr.io/o/n@sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"]).contains("takes a tag, not a digest"));
-        assert!(err(&["--https-proxy", "http://u:s3cret@bad host:1"]).contains("HTTPS_PROXY"));
-        assert!(!err(&["--https-proxy", "http://u:s3cret@bad host:1"]).contains("s3cret"));
+        for bad in ["http://u:s3cret@bad host:1", "u:s3cret@proxy:3128"] {
+            assert!(err(&["--https-proxy", bad]).contains("HTTPS_PROXY"));
+            assert!(!err(&["--https-proxy", bad]).contains("s3cret"));
+            assert!(!err(&["--http-proxy", bad]).contains("s3cret"));
+        }
         assert!(err(&["--crio", "v1.31; rm -rf /"]).contains("not valid"));
     }
 }

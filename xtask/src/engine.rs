@@ -192,7 +192,7 @@ mod tests {
     use crate::step::shell_line;
 
     fn line(cmd: Cmd<'_>) -> String {
-        shell_line(&std::process::Command::from(cmd))
+        shell_line(&std::process::Command::from(cmd), &[])
     }
 
     /// The engine × platforms matrix, in one table: what is built, how, and

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use node_image::{Arch, CrioStream, Mirror, Preload, RepoUrl};
+use node_image::{Arch, CrioStream, Mirror, Preload, Redacted, RepoUrl};
 use registry::{ImageRef, KubernetesVersion};
 
 /// What a CRI-O build context is rendered from; unset values come from the configuration.
@@ -42,18 +42,18 @@ pub struct CrioSourceArgs {
 
     /// A mirror of the CRI-O apt repository to use instead of the upstream one
     /// (a URL ending in /, laid out like .../isv:/cri-o:/stable:/vX.Y/deb/).
-    #[arg(long, value_name = "URL", value_parser = repo_url)]
+    #[arg(long, value_name = "URL", value_parser = HidePassword(repo_url))]
     pub crio_repo: Option<RepoUrl>,
 
     /// The bundle for --crio-source bundle: an http(s) URL (checked against URL.sha256sum)
     /// or a local .tar.gz copied into the context. Default: the upstream bundle of an exact
     /// --crio vX.Y.Z.
-    #[arg(long, value_name = "URL|FILE", value_parser = bundle)]
+    #[arg(long, value_name = "URL|FILE", value_parser = HidePassword(bundle))]
     pub crio_bundle: Option<Bundle>,
 
     /// Registry mirror for CRI-O, REGISTRY=MIRROR (repeatable),
     /// e.g. registry.k8s.io=mirror.example.com/k8s.
-    #[arg(long = "mirror", value_name = "REGISTRY=MIRROR", value_parser = mirror)]
+    #[arg(long = "mirror", value_name = "REGISTRY=MIRROR", value_parser = HidePassword(mirror))]
     pub mirrors: Vec<Mirror>,
 
     /// How the images kind preloaded reach CRI-O: store (in a read-only store built into
@@ -176,4 +176,43 @@ pub fn bundle(s: &str) -> Result<Bundle, String> {
         return Err(format!("{s:?} names no file"));
     }
     Ok(Bundle::File(path.to_path_buf()))
+}
+
+/// A value that may hold a password (a proxy URL), kept [`Redacted`]: it is
+/// validated where it is used (`node_image::BuildProxy`).
+pub fn redacted(s: &str) -> Result<Redacted, String> {
+    Ok(Redacted::new(s))
+}
+
+/// `parser`, with the value clap quotes in its error (`invalid value '...'
+/// for '--mirror ...'`, the value as given) shown through
+/// [`node_image::redact`]: a URL written with a password is refused without
+/// showing it. The parsers' own messages redact theirs.
+#[derive(Clone)]
+pub struct HidePassword<P>(pub P);
+
+impl<P> std::fmt::Debug for HidePassword<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HidePassword(..)")
+    }
+}
+
+impl<P: clap::builder::TypedValueParser> clap::builder::TypedValueParser for HidePassword<P> {
+    type Value = P::Value;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<P::Value, clap::Error> {
+        use clap::error::{ContextKind, ContextValue};
+        self.0.parse_ref(cmd, arg, value).map_err(|mut e| {
+            if let Some(ContextValue::String(given)) = e.get(ContextKind::InvalidValue) {
+                let shown = node_image::redact(given).into_owned();
+                e.insert(ContextKind::InvalidValue, ContextValue::String(shown));
+            }
+            e
+        })
+    }
 }

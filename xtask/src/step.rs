@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::Signal;
+use node_image::Redacted;
 use xshell::Cmd;
 
 use crate::ui::Ui;
@@ -47,24 +48,44 @@ pub struct Invocation {
     command: Command,
     /// A file to read as standard input (printed as `< FILE`); none reads nothing.
     stdin: Option<PathBuf>,
+    /// Environment variables whose values may hold a password (a proxy's).
+    /// Kept out of `command` until it starts, so that nothing printed from
+    /// it can show them; the line shows them through [`Redacted`].
+    secret_env: Vec<(String, Redacted)>,
 }
 
 impl Invocation {
     /// The command with its standard input read from `file`.
     pub fn stdin_file(cmd: Cmd<'_>, file: impl Into<PathBuf>) -> Invocation {
         Invocation {
-            command: cmd.into(),
             stdin: Some(file.into()),
+            ..Invocation::from(cmd)
         }
     }
 
-    /// `K=V program args < FILE`: safe to paste into a POSIX shell.
+    /// The command with `vars` in its environment when it runs. Printed
+    /// redacted (`HTTPS_PROXY='http://alice:***@proxy:3128' docker build
+    /// ...`): the line still says what runs, without the password.
+    pub fn secret_env(mut self, vars: Vec<(String, Redacted)>) -> Invocation {
+        self.secret_env.extend(vars);
+        self
+    }
+
+    /// `K=V program args < FILE`: safe to paste into a POSIX shell (with
+    /// the passwords of [`Invocation::secret_env`] to fill in).
     pub fn shell_line(&self) -> String {
-        let line = shell_line(&self.command);
+        let line = shell_line(&self.command, &self.secret_env);
         match &self.stdin {
             Some(file) => format!("{line} < {}", quote(file.as_os_str())),
             None => line,
         }
+    }
+
+    /// The command to start, its secret variables set at last.
+    fn into_command(self) -> Command {
+        let mut command = self.command;
+        command.envs(self.secret_env.iter().map(|(k, v)| (k, v.expose())));
+        command
     }
 }
 
@@ -73,6 +94,7 @@ impl From<Cmd<'_>> for Invocation {
         Invocation {
             command: cmd.into(),
             stdin: None,
+            secret_env: Vec::new(),
         }
     }
 }
@@ -546,8 +568,10 @@ mod interrupt {
     }
 }
 
-/// `K=V program 'arg with space'`: safe to paste into a POSIX shell.
-pub fn shell_line(command: &Command) -> String {
+/// `K=V program 'arg with space'`: safe to paste into a POSIX shell. The
+/// variables of `secret_env` follow the command's own, each value shown as
+/// [`Redacted`] shows it.
+pub fn shell_line(command: &Command, secret_env: &[(String, Redacted)]) -> String {
     let mut words: Vec<String> = Vec::new();
     // Commands run from the project root, which is also our own directory;
     // only a different directory is worth printing.
@@ -561,6 +585,9 @@ pub fn shell_line(command: &Command) -> String {
         if let Some(v) = v {
             words.push(format!("{}={}", k.to_string_lossy(), quote(v)));
         }
+    }
+    for (k, v) in secret_env {
+        words.push(format!("{k}={}", quote(OsStr::new(&v.to_string()))));
     }
     words.push(quote(command.get_program()));
     words.extend(command.get_args().map(quote));
@@ -602,7 +629,7 @@ pub fn run(ui: &Ui, invocation: Invocation, echo: Echo, stop: Option<Duration>) 
         })?),
         None => Stdio::null(),
     };
-    let mut command = invocation.command;
+    let mut command = invocation.into_command();
     // One pipe for both streams keeps stdout and stderr lines in the order
     // the command wrote them, which is what a reader of the tail needs.
     let (reader, writer) = std::io::pipe().context("cannot create a pipe")?;
@@ -831,7 +858,7 @@ fn send(child: &mut Child, signal: Signal) {
 /// Runs a check's command quietly: its stdout on success, its stderr in the error.
 fn read_quietly(invocation: Invocation) -> Result<String> {
     let shown = invocation.shell_line();
-    let mut command = invocation.command;
+    let mut command = invocation.into_command();
     let out = command
         .stdin(Stdio::null())
         .output()
@@ -873,6 +900,38 @@ mod tests {
         assert_eq!(
             plan.render(),
             "1. Build\n   $ DOCKER_BUILDKIT=1 docker build -t \"it's here\" .\n2. Check\n   (GET https://example/v2/)\n"
+        );
+    }
+
+    /// A secret variable reaches the command, and every line that names
+    /// the command (the plan, `-v`, the failure) shows it redacted.
+    #[test]
+    fn secret_env_reaches_the_command_and_shows_redacted() {
+        let dir = testkit::TempDir::new("step-secret-env");
+        let proxy = "http://alice:s3cret@proxy:3128";
+        let want = dir.path().join("want");
+        std::fs::write(&want, proxy).unwrap();
+        let sh = Shell::new().unwrap();
+        // Exit 3 when the variable holds the real value, 9 otherwise.
+        let script = "test \"$HTTPS_PROXY\" = \"$(cat \"$1\")\" || exit 9; exit 3";
+        let mut plan = Plan::new();
+        plan.invocations(
+            "Build",
+            vec![
+                Invocation::from(cmd!(sh, "sh -c {script} sh {want}").env("LANG", "C"))
+                    .secret_env(vec![("HTTPS_PROXY".to_owned(), Redacted::new(proxy))]),
+            ],
+        );
+        let line = format!(
+            "LANG=C HTTPS_PROXY='http://alice:***@proxy:3128' sh -c {} sh {}",
+            quote(OsStr::new(script)),
+            quote(want.as_os_str())
+        );
+        assert_eq!(plan.render(), format!("1. Build\n   $ {line}\n"));
+        let err = format!("{:#}", plan.execute(&quiet()).unwrap_err());
+        assert_eq!(
+            err,
+            format!("step \"Build\" failed: command failed (exit status: 3):\n  {line}")
         );
     }
 

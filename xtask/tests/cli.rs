@@ -518,6 +518,177 @@ fn clap_usage_errors_exit_2() {
     }
 }
 
+/// A proxy's password reaches the build in the engine's environment and
+/// shows nowhere: not in the dry run's plan, not in `-v`'s lines or the
+/// error of a failed build, not on the engine's command line (which `ps`
+/// shows anyone). The engine is a stand-in `docker` that records its
+/// arguments and environment, then fails as a build can.
+#[test]
+fn a_proxy_password_reaches_the_build_and_shows_nowhere() {
+    let sandbox = Sandbox::new("a_proxy_password_reaches_the_build_and_shows_nowhere");
+    let bin = sandbox.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("a bin directory");
+    let argv = sandbox.path().join("argv");
+    let env = sandbox.path().join("env");
+    let docker = bin.join("docker");
+    std::fs::write(
+        &docker,
+        format!(
+            "#!/bin/sh\n# `docker image inspect`: nothing is built yet.\n[ \"$1\" = image ] && exit 1\n\
+             printf '%s\\n' \"$@\" >'{}'\nenv >'{}'\necho 'failed to solve: the stand-in fails' >&2\nexit 1\n",
+            argv.display(),
+            env.display()
+        ),
+    )
+    .expect("a stand-in docker");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("a PATH");
+    let proxy = format!("http://alice:{PASSWORD}@proxy.example:3128");
+    let shown = "'http://alice:***@proxy.example:3128'";
+    let build_image = |global: &str| {
+        let mut cmd = sandbox.xtask(&[
+            global,
+            "build-image",
+            "--node-image",
+            "kindest/node:v1.34.0",
+            "--image",
+            "localhost/kind-crio-test/node:proxy-password",
+            "--http-proxy",
+            &proxy,
+            "--https-proxy",
+            &proxy,
+            "--no-proxy",
+            "localhost,.svc",
+        ]);
+        cmd.env("PATH", &path);
+        run(cmd)
+    };
+
+    let dry = build_image("--dry-run");
+    let plan = dry.ok();
+    assert_no_secret(&dry, PASSWORD);
+    for shown in [
+        format!("HTTP_PROXY={shown} http_proxy={shown} HTTPS_PROXY={shown} https_proxy={shown}"),
+        " docker build --platform linux/amd64 --build-arg HTTP_PROXY --build-arg http_proxy --build-arg HTTPS_PROXY --build-arg https_proxy --build-arg NO_PROXY --build-arg no_proxy -t ".to_owned(),
+    ] {
+        assert!(plan.contains(&shown), "{shown:?} missing:\n{dry}");
+    }
+    assert!(!argv.exists(), "the dry run built:\n{dry}");
+
+    let failed = build_image("-v");
+    assert_eq!(failed.code, Some(1), "{failed}");
+    failed.assert_no_panic();
+    assert_no_secret(&failed, PASSWORD);
+    // The error names the command as the plan does, and gives its output.
+    let error = &failed.stderr[failed.stderr.find("ERROR: ").expect("an error")..];
+    assert!(
+        error.contains("command failed (exit status: 1):")
+            && error.contains(&format!("HTTPS_PROXY={shown} https_proxy={shown}"))
+            && error.contains("│ failed to solve: the stand-in fails"),
+        "{failed}"
+    );
+    // `-v` showed the command as the plan does.
+    assert!(
+        failed
+            .stderr
+            .contains(&format!("$ HTTP_PROXY={shown} http_proxy={shown}")),
+        "{failed}"
+    );
+    let argv = std::fs::read_to_string(&argv).expect("the engine ran");
+    assert!(!argv.contains(PASSWORD), "the password is in argv:\n{argv}");
+    let args: Vec<&str> = argv.lines().collect();
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        assert!(
+            args.windows(2).any(|w| w == ["--build-arg", name]),
+            "no --build-arg {name}:\n{argv}"
+        );
+    }
+    let env = std::fs::read_to_string(&env).expect("the engine's environment");
+    for var in [
+        format!("HTTP_PROXY={proxy}"),
+        format!("http_proxy={proxy}"),
+        format!("HTTPS_PROXY={proxy}"),
+        format!("https_proxy={proxy}"),
+        "NO_PROXY=localhost,.svc".to_owned(),
+        "no_proxy=localhost,.svc".to_owned(),
+    ] {
+        assert!(
+            env.lines().any(|l| l == var),
+            "{var} is not in the engine's environment"
+        );
+    }
+}
+
+/// A value refused for its form is named in the error without its
+/// password: a proxy (our error), a mirror, a CRI-O repository or bundle
+/// URL (clap's usage error, which quotes the value, and ours inside it).
+#[test]
+fn a_refused_value_shows_no_password() {
+    let sandbox = Sandbox::new("a_refused_value_shows_no_password");
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["--https-proxy", "alice:s3cret@proxy:3128"],
+            1,
+            "HTTPS_PROXY \"alice:***@proxy:3128\" is not valid",
+        ),
+        (
+            &["--http-proxy", "http://alice:s3cret@bad host:3128"],
+            1,
+            "HTTP_PROXY \"http://alice:***@bad host:3128\" is not valid",
+        ),
+        (
+            &[
+                "--mirror",
+                "registry.k8s.io=alice:s3cret@mirror.example.com/k8s",
+            ],
+            2,
+            "invalid value 'registry.k8s.io=alice:***@mirror.example.com/k8s' for '--mirror <REGISTRY=MIRROR>': registry mirror \"registry.k8s.io=alice:***@mirror.example.com/k8s\" is not valid",
+        ),
+        (
+            &[
+                "--crio-repo",
+                "https://alice:s3cret@mirror.example.com/cri-o/",
+            ],
+            2,
+            "invalid value 'https://alice:***@mirror.example.com/cri-o/' for '--crio-repo <URL>': repository URL \"https://alice:***@mirror.example.com/cri-o/\" is not a valid URL",
+        ),
+        (
+            &[
+                "--crio-source",
+                "bundle",
+                "--crio-bundle",
+                "https://alice:s3cret@mirror.example.com/cri-o.amd64.v1.34.0.tar.gz",
+            ],
+            2,
+            "invalid value 'https://alice:***@mirror.example.com/cri-o.amd64.v1.34.0.tar.gz' for '--crio-bundle <URL|FILE>'",
+        ),
+    ];
+    for (args, code, expected) in cases {
+        let run = sandbox.run(&[&["--dry-run", "build-image"][..], args].concat());
+        assert_eq!(run.code, Some(*code), "{args:?}:\n{run}");
+        run.assert_no_panic();
+        assert!(
+            !run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"),
+            "{args:?}: the password shows:\n{run}"
+        );
+        assert!(
+            run.stderr.contains(expected),
+            "{args:?}: {expected:?} not in:\n{run}"
+        );
+    }
+}
+
 /// Nothing listens: connection refused is retried a few times, then one clear
 /// error line names the URL and the cause.
 #[test]

@@ -6,7 +6,11 @@ use std::fmt;
 
 use registry::{ImageRef, KubernetesVersion};
 
+use crate::secret::{Redacted, redact};
+
 /// Why an input was rejected; messages name the input and what would be right.
+/// A value that may carry a password (a URL, a mirror, a proxy) is held
+/// [`redact`]ed, so no message shows one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
     #[error(
@@ -230,7 +234,7 @@ impl RepoUrl {
     pub fn parse_repository(s: &str) -> Result<RepoUrl, InputError> {
         let err = || InputError::Url {
             what: "repository URL",
-            value: s.to_owned(),
+            value: redact(s).into_owned(),
             trailing_slash: true,
         };
         if !s.ends_with('/') {
@@ -243,7 +247,7 @@ impl RepoUrl {
     pub fn parse_file(s: &str) -> Result<RepoUrl, InputError> {
         check_url(s).map(RepoUrl).ok_or_else(|| InputError::Url {
             what: "bundle URL",
-            value: s.to_owned(),
+            value: redact(s).into_owned(),
             trailing_slash: false,
         })
     }
@@ -337,7 +341,14 @@ pub struct Mirror {
 impl Mirror {
     /// Parses `REGISTRY=MIRROR`, both `host[:port][/path]`.
     pub fn parse(s: &str) -> Result<Mirror, InputError> {
-        let err = || InputError::Mirror(s.to_owned());
+        // Each side on its own, so that a password on the mirror's side
+        // hides no more than that.
+        let err = || {
+            InputError::Mirror(match s.split_once('=') {
+                Some((prefix, location)) => format!("{}={}", redact(prefix), redact(location)),
+                None => redact(s).into_owned(),
+            })
+        };
         let (prefix, location) = s.split_once('=').ok_or_else(err)?;
         if !is_registry_location(prefix) || !is_registry_location(location) {
             return Err(err());
@@ -368,11 +379,12 @@ fn is_registry_location(s: &str) -> bool {
 /// build arguments, not part of the context: Docker, BuildKit and buildah
 /// predefine these arguments and keep them out of the image's history, and a
 /// proxy does not change what the image contains, so it stays out of the
-/// inputs digest.
+/// inputs digest. A proxy URL may hold a password, so it is [`Redacted`]:
+/// it reaches the engine through the environment, and shows nowhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildProxy {
-    pub http: Option<String>,
-    pub https: Option<String>,
+    pub http: Option<Redacted>,
+    pub https: Option<Redacted>,
     pub no_proxy: Option<String>,
 }
 
@@ -384,11 +396,11 @@ impl BuildProxy {
         https: Option<&str>,
         no_proxy: Option<&str>,
     ) -> Result<BuildProxy, InputError> {
-        let url = |what: &'static str, v: Option<&str>| -> Result<Option<String>, InputError> {
+        let url = |what: &'static str, v: Option<&str>| -> Result<Option<Redacted>, InputError> {
             let Some(v) = v else { return Ok(None) };
             let err = || InputError::Proxy {
                 what,
-                value: redact(v),
+                value: redact(v).into_owned(),
             };
             let rest = v
                 .strip_prefix("http://")
@@ -405,7 +417,7 @@ impl BuildProxy {
                     .bytes()
                     .all(|b| b.is_ascii_graphic() && !b"\"'`$\\;&|<>(){}".contains(&b));
             if ok {
-                Ok(Some(v.to_owned()))
+                Ok(Some(Redacted::new(v)))
             } else {
                 Err(err())
             }
@@ -420,9 +432,11 @@ impl BuildProxy {
                                 .all(|b| b.is_ascii_alphanumeric() || b".-_*:/[]".contains(&b))
                     });
                 if !ok {
+                    // A host list holds no password, unless one was put
+                    // there by mistake: shown by the same rule.
                     return Err(InputError::Proxy {
                         what: "NO_PROXY",
-                        value: v.to_owned(),
+                        value: redact(v).into_owned(),
                     });
                 }
                 Some(v.to_owned())
@@ -435,14 +449,18 @@ impl BuildProxy {
         })
     }
 
-    /// `--build-arg` pairs, in both spellings tools read (curl and apt read
-    /// the lower-case ones, many others the upper-case).
-    pub fn build_args(&self) -> Vec<(String, String)> {
+    /// The build's proxy variables, in both spellings tools read (curl and
+    /// apt read the lower-case ones, many others the upper-case). The
+    /// engine gets each as `--build-arg NAME` without a value, which it reads
+    /// from its environment: a value on its command line would show a
+    /// password to anyone who lists processes.
+    pub fn vars(&self) -> Vec<(String, Redacted)> {
+        let no_proxy = self.no_proxy.clone().map(Redacted::new);
         let mut out = Vec::new();
         for (name, value) in [
             ("HTTP_PROXY", &self.http),
             ("HTTPS_PROXY", &self.https),
-            ("NO_PROXY", &self.no_proxy),
+            ("NO_PROXY", &no_proxy),
         ] {
             if let Some(v) = value {
                 out.push((name.to_owned(), v.clone()));
@@ -450,17 +468,6 @@ impl BuildProxy {
             }
         }
         out
-    }
-}
-
-/// A proxy URL for an error message, without any password in it.
-fn redact(url: &str) -> String {
-    match url
-        .split_once("://")
-        .and_then(|(s, rest)| rest.rsplit_once('@').map(|(_, h)| (s, h)))
-    {
-        Some((scheme, host)) => format!("{scheme}://***@{host}"),
-        None => url.to_owned(),
     }
 }
 
@@ -569,6 +576,20 @@ mod tests {
             )
             .is_ok()
         );
+        // Userinfo is refused, and the refusal hides its password.
+        let err = RepoUrl::parse_repository("https://alice:s3cret@mirror.example.com/cri-o/")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "repository URL \"https://alice:***@mirror.example.com/cri-o/\" is not a valid URL"
+            ),
+            "{err}"
+        );
+        let err = RepoUrl::parse_file("https://alice:s3cret@mirror.example.com/cri-o.tar.gz")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("bundle URL \"https://alice:***@"), "{err}");
     }
 
     #[test]
@@ -588,6 +609,28 @@ mod tests {
         ] {
             assert!(Mirror::parse(bad).is_err(), "{bad}");
         }
+        // A mirror written with credentials is refused without showing them.
+        for (bad, shown) in [
+            (
+                "registry.k8s.io=alice:s3cret@mirror.example.com/k8s",
+                "registry.k8s.io=alice:***@mirror.example.com/k8s",
+            ),
+            (
+                "registry.k8s.io=https://alice:s3cret@mirror.example.com",
+                "registry.k8s.io=https://alice:***@mirror.example.com",
+            ),
+            (
+                "alice:s3cret@mirror.example.com",
+                "alice:***@mirror.example.com",
+            ),
+        ] {
+            assert_eq!(
+                Mirror::parse(bad).unwrap_err().to_string(),
+                format!(
+                    "registry mirror \"{shown}\" is not valid; expected REGISTRY=MIRROR, e.g. registry.k8s.io=mirror.example.com/k8s"
+                )
+            );
+        }
     }
 
     #[test]
@@ -598,23 +641,26 @@ mod tests {
             Some("localhost,127.0.0.1,.svc,10.0.0.0/8"),
         )
         .unwrap();
-        let args = p.build_args();
-        assert_eq!(args.len(), 6);
+        let vars = p.vars();
+        let shown: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
         assert_eq!(
-            args[0],
-            (
-                "HTTP_PROXY".to_owned(),
-                "http://proxy.corp.example:3128".to_owned()
-            )
+            shown,
+            [
+                ("HTTP_PROXY", "http://proxy.corp.example:3128"),
+                ("http_proxy", "http://proxy.corp.example:3128"),
+                ("HTTPS_PROXY", "http://user:s3cret@proxy.corp.example:3128/"),
+                ("https_proxy", "http://user:s3cret@proxy.corp.example:3128/"),
+                ("NO_PROXY", "localhost,127.0.0.1,.svc,10.0.0.0/8"),
+                ("no_proxy", "localhost,127.0.0.1,.svc,10.0.0.0/8"),
+            ]
         );
+        // What prints the proxy, its Debug included, shows no password.
         assert_eq!(
-            args[5],
-            (
-                "no_proxy".to_owned(),
-                "localhost,127.0.0.1,.svc,10.0.0.0/8".to_owned()
-            )
+            vars[2].1.to_string(),
+            "http://user:***@proxy.corp.example:3128/"
         );
-        assert!(BuildProxy::default().build_args().is_empty());
+        assert!(!format!("{p:?}").contains("s3cret"), "{p:?}");
+        assert!(BuildProxy::default().vars().is_empty());
         for bad in [
             "proxy:3128",
             "http://proxy:3128/path",
@@ -624,13 +670,29 @@ mod tests {
         ] {
             assert!(BuildProxy::new(Some(bad), None, None).is_err(), "{bad}");
         }
-        let err = BuildProxy::new(None, Some("http://u:s3cret@bad host:1"), None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("HTTPS_PROXY") && !err.contains("s3cret"),
-            "{err}"
+        let err = |http, no_proxy| {
+            BuildProxy::new(http, Some("http://proxy:1"), no_proxy)
+                .unwrap_err()
+                .to_string()
+        };
+        for bad in [
+            "http://u:s3cret@bad host:1",
+            "u:s3cret@proxy:3128",
+            "socks5://u:s3cret@proxy:1080",
+            "http://u:s3cret@proxy:3128/path",
+        ] {
+            let e = err(Some(bad), None);
+            assert!(
+                e.starts_with("HTTP_PROXY \"") && !e.contains("s3cret"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            err(Some("u:s3cret@proxy:3128"), None),
+            "HTTP_PROXY \"u:***@proxy:3128\" is not valid; expected http(s)://[USER[:PASSWORD]@]HOST[:PORT] for a proxy, or a comma-separated list of hosts, domains or CIDRs for NO_PROXY"
         );
+        let e = err(None, Some("http://u:s3cret@proxy:1"));
+        assert!(e.starts_with("NO_PROXY \"") && !e.contains("s3cret"), "{e}");
         assert!(BuildProxy::new(None, None, Some("a,,b")).is_err());
         assert!(BuildProxy::new(None, None, Some("a;b")).is_err());
     }

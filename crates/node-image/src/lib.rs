@@ -26,9 +26,11 @@
 mod inputs;
 mod preload;
 mod render;
+mod secret;
 
 pub use inputs::{
     Arch, BuildProxy, CrioSource, CrioStream, InputError, Inputs, Mirror, Preload, RepoUrl,
 };
 pub use preload::{PRELOAD_DIR, PRELOAD_STATUS, PRELOAD_STORE, PRELOAD_UNIT};
 pub use render::{Context, DIGEST_LABEL, File, digest_dir, read_context, render, write_context};
+pub use secret::{Redacted, redact};
