@@ -36,8 +36,9 @@ Examples:
     #[command(after_help = "\
 The directory can be built without kind-crio:
   cargo xtask render context --out ctx && docker build -t kindnode-crio ctx
-Proxies for the build are build arguments, not part of the context:
-  docker build --build-arg HTTPS_PROXY=http://proxy:3128 ...")]
+Proxies for the build are build arguments, not part of the context (without a value,
+docker and podman read it from the environment, so a password stays off the command line):
+  HTTPS_PROXY=http://proxy:3128 docker build --build-arg HTTPS_PROXY ...")]
     Context {
         /// Directory to write into (created if missing; must be empty if it exists).
         #[arg(long, value_name = "DIR")]
