@@ -271,6 +271,81 @@ fn tampered_bundle_fails_the_build() {
     );
 }
 
+/// A bundle URL is checked against the `.sha256sum` published beside it
+/// before anything in it runs: served on loopback with a checksum that does
+/// not match, the build fails at the check, having fetched both files.
+#[test]
+fn bundle_url_with_a_wrong_checksum_fails_the_build() {
+    let test = "bundle_url_with_a_wrong_checksum_fails_the_build";
+    if !tools(test, &[standin::BUNDLE_TOOLS, &["python3"]].concat()) {
+        return;
+    }
+    let base = standin::node_base_image().expect("the stand-in node image");
+    let dir = scratch("bundle-url");
+    let served = dir.join("served");
+    std::fs::create_dir_all(&served).expect("a directory to serve");
+    let tarball = standin::crio_bundle(&dir, "amd64", "v1.34.0");
+    let name = tarball
+        .file_name()
+        .expect("a name")
+        .to_string_lossy()
+        .into_owned();
+    std::fs::copy(&tarball, served.join(&name)).expect("serve the bundle");
+    std::fs::write(
+        served.join(format!("{name}.sha256sum")),
+        format!("{}  {name}\n", "0".repeat(64)),
+    )
+    .expect("serve a wrong checksum");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let log = dir.join("served.log");
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(&served)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("a log"))
+        .spawn()
+        .expect("start python3 -m http.server");
+    // Until it answers.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let url = RepoUrl::parse_file(&format!("http://127.0.0.1:{port}/{name}")).expect("a URL");
+    let ctx = node_image::render(&inputs(
+        &base,
+        "v1.34.0",
+        CrioSource::BundleUrl { url },
+        &[],
+    ));
+    let context = dir.join("context");
+    node_image::write_context(&ctx, &context).expect("write the context");
+    let built = standin::bud(&context, "kind-crio-test/bundle-url:v1", &[]);
+    let _ = server.kill();
+    let _ = server.wait();
+    let err = built.expect_err("a bundle whose checksum does not match must not build");
+    assert!(err.contains("did NOT match"), "{err}");
+    let requests = std::fs::read_to_string(&log).unwrap_or_default();
+    for path in [format!("GET /{name} "), format!("GET /{name}.sha256sum ")] {
+        assert!(
+            requests.contains(&path),
+            "{path:?} not requested:\n{requests}"
+        );
+    }
+}
+
 #[test]
 fn apt_context_builds_against_a_signed_repository() {
     let test = "apt_context_builds_against_a_signed_repository";
