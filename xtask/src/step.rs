@@ -629,6 +629,7 @@ pub fn run(ui: &Ui, invocation: Invocation, echo: Echo, stop: Option<Duration>) 
         })?),
         None => Stdio::null(),
     };
+    let scrub = Scrub::of(&invocation.secret_env);
     let mut command = invocation.into_command();
     // One pipe for both streams keeps stdout and stderr lines in the order
     // the command wrote them, which is what a reader of the tail needs.
@@ -652,7 +653,7 @@ pub fn run(ui: &Ui, invocation: Invocation, echo: Echo, stop: Option<Duration>) 
     let collector = {
         let tail = Arc::clone(&tail);
         thread::spawn(move || {
-            drain(BufReader::new(reader), echo, &tail);
+            drain(BufReader::new(reader), echo, &tail, &scrub);
             let _ = done.send(());
         })
     };
@@ -680,8 +681,11 @@ pub fn run(ui: &Ui, invocation: Invocation, echo: Echo, stop: Option<Duration>) 
 /// early would close the pipe, and the command would die of SIGPIPE. Read in
 /// chunks, not lines, so a line of any length costs no more memory than the
 /// tail keeps of it.
-fn drain(mut reader: impl BufRead, echo: Echo, tail: &Mutex<Tail>) {
+fn drain(mut reader: impl BufRead, echo: Echo, tail: &Mutex<Tail>, scrub: &Scrub) {
     let mut at_line_start = true;
+    if !scrub.is_empty() {
+        return drain_scrubbed(reader, echo, tail, scrub);
+    }
     loop {
         let chunk = match reader.fill_buf() {
             Ok([]) => break,
@@ -695,6 +699,92 @@ fn drain(mut reader: impl BufRead, echo: Echo, tail: &Mutex<Tail>) {
         reader.consume(n);
     }
     tail.lock().unwrap_or_else(|p| p.into_inner()).finish();
+}
+
+/// Line by line, with the command's secret values hidden before anything
+/// is shown or kept: a command that prints its proxy (`curl -v`, `env`)
+/// must not put the password on the terminal or into the error. A line is
+/// taken at most [`SCRUB_LINE_BYTES`] at a time, so memory stays bounded.
+fn drain_scrubbed(mut reader: impl BufRead, echo: Echo, tail: &Mutex<Tail>, scrub: &Scrub) {
+    let mut at_line_start = true;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read =
+            std::io::Read::take(&mut reader, SCRUB_LINE_BYTES as u64).read_until(b'\n', &mut line);
+        match read {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+        let shown = scrub.apply(&line);
+        echo.write(&shown, &mut at_line_start);
+        tail.lock().unwrap_or_else(|p| p.into_inner()).push(&shown);
+    }
+    tail.lock().unwrap_or_else(|p| p.into_inner()).finish();
+}
+
+/// The most of one line [`drain_scrubbed`] holds at once.
+const SCRUB_LINE_BYTES: usize = 64 * 1024;
+
+/// The secret values of a command's environment, each with what is shown
+/// instead: the whole value as [`Redacted`] shows it, and its password
+/// alone (if it is long enough not to match ordinary words) as `***`.
+#[derive(Debug, Default)]
+struct Scrub(Vec<(Vec<u8>, Vec<u8>)>);
+
+impl Scrub {
+    fn of(secret_env: &[(String, Redacted)]) -> Scrub {
+        let mut pairs = Vec::new();
+        for (_, value) in secret_env {
+            let (exposed, shown) = (value.expose(), value.to_string());
+            if exposed == shown {
+                continue;
+            }
+            pairs.push((exposed.as_bytes().to_vec(), shown.into_bytes()));
+            if let Some(password) = password_of(exposed)
+                && password.len() >= 4
+            {
+                pairs.push((password.as_bytes().to_vec(), b"***".to_vec()));
+            }
+        }
+        Scrub(pairs)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn apply(&self, line: &[u8]) -> Vec<u8> {
+        let mut out = line.to_vec();
+        for (secret, shown) in &self.0 {
+            out = replace_all(&out, secret, shown);
+        }
+        out
+    }
+}
+
+/// The password of `scheme://user:password@host...`.
+fn password_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let userinfo = &rest[..rest.rfind('@')?];
+    Some(userinfo.split_once(':')?.1).filter(|p| !p.is_empty())
+}
+
+/// Every `needle` in `haystack` replaced (bytes: the output need not be
+/// UTF-8). By hand: std has it only for `str`, and a crate (bstr) for this
+/// one loop would be more to keep than the loop.
+fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(with);
+        rest = &rest[at + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 impl Echo {
@@ -1110,6 +1200,33 @@ mod tests {
     /// A byte that is not UTF-8 does not end the reading: the command's
     /// output is drained to its end (else it dies of SIGPIPE), and the tail
     /// shows the byte as U+FFFD.
+    /// A command that prints its secret environment (`env`, `curl -v`)
+    /// shows neither the value nor its password, on the terminal or in the
+    /// error; the command still gets the real value.
+    #[test]
+    fn a_command_printing_its_proxy_shows_no_password() {
+        let sh = Shell::new().unwrap();
+        let proxy = "http://alice:s3cret-pw@proxy.example:3128";
+        let mut plan = Plan::new();
+        plan.invocations(
+            "Printing",
+            vec![
+                Invocation::from(cmd!(
+                    sh,
+                    "sh -c 'echo \"via $HTTPS_PROXY\"; echo \"pw=${HTTPS_PROXY#*alice:}\"; exit 3'"
+                ))
+                .secret_env(vec![("HTTPS_PROXY".to_owned(), Redacted::new(proxy))]),
+            ],
+        );
+        let err = format!("{:#}", plan.execute(&quiet()).unwrap_err());
+        assert!(!err.contains("s3cret-pw"), "{err}");
+        assert!(
+            err.contains("via http://alice:***@proxy.example:3128"),
+            "{err}"
+        );
+        assert!(err.contains("pw=***@proxy.example:3128"), "{err}");
+    }
+
     #[test]
     fn output_that_is_not_utf8_is_read_to_its_end() {
         let sh = Shell::new().unwrap();
