@@ -130,9 +130,54 @@ pub fn nodes(sh: &Shell, name: &str, engine: Engine) -> Result<Vec<String>> {
     Ok(nodes)
 }
 
+/// Where a run claims a cluster name (relative to the project root).
+pub const CLAIMS_DIR: &str = "target/kind-crio/claims";
+
+/// This run's claim on the cluster name `name`, held until dropped: two
+/// runs of this checkout for one name would both find no such cluster, and
+/// the one whose creation failed would then delete the other's. The lock
+/// is the kernel's (released when the process ends, however it ends); the
+/// empty file stays.
+pub fn claim(name: &ClusterName) -> Result<std::fs::File> {
+    claim_in(std::path::Path::new(CLAIMS_DIR), name)
+}
+
+fn claim_in(dir: &std::path::Path, name: &ClusterName) -> Result<std::fs::File> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{}.lock", name.as_str()));
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another kind-crio run is using cluster name {name} (it holds {}): wait for it, or pick another --name",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cluster_name_is_claimed_by_one_run_at_a_time() {
+        let dir = testkit::TempDir::new("cluster-claims");
+        let name = ClusterName::parse("kc-claimed").unwrap();
+        let first = claim_in(dir.path(), &name).expect("the first claim");
+        let err = format!("{:#}", claim_in(dir.path(), &name).unwrap_err());
+        assert!(
+            err.contains("another kind-crio run is using cluster name kc-claimed"),
+            "{err}"
+        );
+        let other = ClusterName::parse("kc-other").unwrap();
+        claim_in(dir.path(), &other).expect("another name is free");
+        drop(first);
+        claim_in(dir.path(), &name).expect("free again once the first run is done");
+    }
 
     #[test]
     fn names_follow_kind_and_stay_one_directory() {

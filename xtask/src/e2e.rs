@@ -24,7 +24,7 @@ use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
 use crate::cluster::{ClusterName, nodes};
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Mode};
 use crate::engine::Engine;
 use crate::step::Plan;
 use preload::{RECORDED_LIST, Recorded, STATUS_FILE};
@@ -618,6 +618,11 @@ pub fn run(args: &E2eArgs, ctx: &Ctx) -> Result<()> {
     let image = match &args.image {
         Some(i) => registry::ImageRef::parse(i).context("--image")?.to_string(),
         None => format!("{}:{}", config.image_repository, config.kubernetes),
+    };
+    // Held to the end; a dry run writes nothing, so claims nothing.
+    let _claim = match ctx.mode {
+        Mode::Run => Some(crate::cluster::claim(&args.name)?),
+        Mode::DryRun => None,
     };
     let started = Cell::new(None);
     let plan = plan(&ctx.sh, args, &image, config.engine, &started)?;
