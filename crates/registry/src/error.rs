@@ -68,7 +68,12 @@ pub enum Error {
     #[error("{from}: the next page link points to another server ({to}); refusing to follow it")]
     CrossHostLink { from: String, to: String },
 
-    #[error("{from}: the next page link {link:?} is not a valid http(s) URL reference")]
+    // The link is the server's text: not quoted, since a server may echo
+    // what it was sent (an Authorization header) into any field.
+    #[error(
+        "{from}: the next page link ({} bytes, not shown) is not a valid http(s) URL reference",
+        link.len()
+    )]
     BadLink { from: String, link: String },
 
     #[error("{url}: the registry's page links loop back to a page already read")]
@@ -126,7 +131,11 @@ pub enum Error {
     )]
     InvalidTag { reference: String },
 
-    #[error("{url}: the registry sent an invalid digest {digest:?}")]
+    // Not quoted, as for `BadLink`.
+    #[error(
+        "{url}: the registry sent an invalid digest ({} bytes, not shown; expected sha256: and 64 hex digits)",
+        digest.len()
+    )]
     BadDigest { url: String, digest: String },
 }
 
@@ -138,3 +147,29 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header value the server sent is never part of the message: a
+    /// server may echo the Authorization header into it.
+    #[test]
+    fn header_values_from_the_server_are_not_quoted() {
+        let echoed = "Basic YWxpY2U6aHVudGVyMg==";
+        for e in [
+            Error::BadLink {
+                from: "http://r/v2/x/tags/list".into(),
+                link: echoed.into(),
+            },
+            Error::BadDigest {
+                url: "http://r/v2/x/manifests/t".into(),
+                digest: echoed.into(),
+            },
+        ] {
+            let shown = e.to_string();
+            assert!(!shown.contains("YWxp"), "{shown}");
+            assert!(shown.contains("26 bytes, not shown"), "{shown}");
+        }
+    }
+}
