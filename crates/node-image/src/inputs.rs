@@ -32,6 +32,14 @@ pub enum InputError {
         "registry mirror {0:?} is not valid; expected REGISTRY=MIRROR, e.g. registry.k8s.io=mirror.example.com/k8s"
     )]
     Mirror(String),
+    #[error(
+        "registry mirror {value:?} is not valid: drop the scheme {scheme:?}; CRI-O names registries and mirrors as HOST[:PORT][/PATH] (try {suggestion})"
+    )]
+    MirrorScheme {
+        value: String,
+        scheme: String,
+        suggestion: String,
+    },
     #[error("bundle file name {0:?} is not valid; expected a name like cri-o.amd64.v1.34.0.tar.gz")]
     BundleName(String),
     #[error(
@@ -350,6 +358,22 @@ impl Mirror {
             })
         };
         let (prefix, location) = s.split_once('=').ok_or_else(err)?;
+        // registries.conf's `location` has no scheme (TLS or not is its own
+        // `insecure` setting): a URL is the likeliest slip.
+        if let Some(scheme) = [prefix, location]
+            .iter()
+            .find_map(|side| side.split_once("://").map(|(scheme, _)| scheme))
+        {
+            let bare = |side: &str| {
+                let host = side.split_once("://").map_or(side, |(_, rest)| rest);
+                host.trim_end_matches('/').to_owned()
+            };
+            return Err(InputError::MirrorScheme {
+                value: s.to_owned(),
+                scheme: format!("{scheme}://"),
+                suggestion: format!("{}={}", bare(prefix), bare(location)),
+            });
+        }
         if !is_registry_location(prefix) || !is_registry_location(location) {
             return Err(err());
         }
@@ -631,6 +655,28 @@ mod tests {
                 )
             );
         }
+    }
+
+    /// A URL where a registry location goes: the message says to drop the
+    /// scheme, and gives the value without it.
+    #[test]
+    fn a_mirror_with_a_scheme_says_to_drop_it() {
+        let err = |s: &str| Mirror::parse(s).unwrap_err().to_string();
+        assert_eq!(
+            err("registry.k8s.io=https://mirror.example.com"),
+            "registry mirror \"registry.k8s.io=https://mirror.example.com\" is not valid: drop the scheme \"https://\"; CRI-O names registries and mirrors as HOST[:PORT][/PATH] (try registry.k8s.io=mirror.example.com)"
+        );
+        assert!(
+            err("https://registry.k8s.io=http://mirror.example.com:5000/k8s/")
+                .ends_with("(try registry.k8s.io=mirror.example.com:5000/k8s)")
+        );
+        let suggested = "registry.k8s.io=mirror.example.com:5000/k8s";
+        assert!(Mirror::parse(suggested).is_ok());
+        // Other mistakes keep the general message.
+        assert!(
+            err("a=b")
+                .starts_with("registry mirror \"a=b\" is not valid; expected REGISTRY=MIRROR")
+        );
     }
 
     #[test]

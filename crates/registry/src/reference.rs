@@ -190,6 +190,14 @@ pub enum ImageRefError {
         "{input:?}: digest {digest:?} is not valid; expected sha256: and 64 lower-case hex digits"
     )]
     BadDigest { input: String, digest: String },
+    #[error(
+        "{input:?}: {component:?} has more than one ':'; a reference is NAME[:TAG][@DIGEST], with one tag after the last '/' (e.g. {suggestion})"
+    )]
+    ExtraColon {
+        input: String,
+        component: String,
+        suggestion: String,
+    },
 }
 
 impl ImageRef {
@@ -209,10 +217,31 @@ impl ImageRef {
             None => (input, None),
         };
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match rest[last_slash..].rfind(':') {
+        let last = &rest[last_slash..];
+        // `name:tag:extra`: split at the last ':', the name would keep a tag
+        // and be refused as a repository with one; say what is wrong instead.
+        if last.matches(':').count() > 1 {
+            let mut pieces = last.splitn(3, ':');
+            let (base, tag) = (pieces.next().unwrap_or(""), pieces.next().unwrap_or(""));
+            return Err(ImageRefError::ExtraColon {
+                input: input.to_owned(),
+                component: last.to_owned(),
+                suggestion: format!("{}{base}:{tag}", &rest[..last_slash]),
+            });
+        }
+        let (name, tag) = match last.rfind(':') {
             Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
             None => (rest, None),
         };
+        // The name first: what is wrong with it matters more than a missing tag.
+        let repository = Repository::parse(name).map_err(|e| match e {
+            // The suggestion keeps the tag and digest as written.
+            ReferenceError::Uppercase { lower, .. } => ReferenceError::Uppercase {
+                input: input.to_owned(),
+                lower: format!("{lower}{}", &input[name.len()..]),
+            },
+            other => other,
+        })?;
         if let Some(t) = tag
             && !is_valid_tag(t)
         {
@@ -227,7 +256,7 @@ impl ImageRef {
             });
         }
         Ok(ImageRef {
-            repository: Repository::parse(name)?,
+            repository,
             tag: tag.map(str::to_owned),
             digest,
         })
@@ -510,6 +539,40 @@ mod tests {
         assert!(show("kindest/node:a;b").contains("is not valid"));
         assert!(show("kindest/node@sha256:xyz").contains("digest \"sha256:xyz\" is not valid"));
         assert!(show("Kindest/node:v1").contains("upper-case"));
+    }
+
+    /// What is wrong with a reference is said before a missing tag, and in
+    /// terms of the whole reference.
+    #[test]
+    fn image_ref_errors_name_the_real_mistake() {
+        let show = |s: &str| match ImageRef::parse(s) {
+            Ok(r) => r.to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(
+            show("KINDEST/NODE"),
+            "error: \"KINDEST/NODE\" has upper-case letters; repository names are lower-case (try \"kindest/node\")"
+        );
+        assert_eq!(
+            show("KINDEST/NODE:v1.34.0-RC"),
+            "error: \"KINDEST/NODE:v1.34.0-RC\" has upper-case letters; repository names are lower-case (try \"kindest/node:v1.34.0-RC\")"
+        );
+        assert_eq!(
+            show("ghcr.io/x/y:tag:extra"),
+            "error: \"ghcr.io/x/y:tag:extra\": \"y:tag:extra\" has more than one ':'; a reference is NAME[:TAG][@DIGEST], with one tag after the last '/' (e.g. ghcr.io/x/y:tag)"
+        );
+        assert!(
+            show("localhost:5000:v1").contains("has more than one ':'"),
+            "{}",
+            show("localhost:5000:v1")
+        );
+        // A port is no tag: only the last component counts.
+        assert_eq!(show("localhost:5000/a:1"), "localhost:5000/a:1");
+        assert!(
+            show("--volume=/:/host").contains("path component \"--volume=\" is not valid"),
+            "{}",
+            show("--volume=/:/host")
+        );
     }
 
     #[test]
