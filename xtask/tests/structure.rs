@@ -194,3 +194,24 @@ fn only_ctx_prints_or_executes_a_plan() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The `cargo xtask` alias shows cargo's progress: the first run compiles
+/// for minutes, and `--quiet` would leave the terminal silent all along.
+#[test]
+fn the_alias_shows_the_first_build() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cargo/config.toml");
+    let text = std::fs::read_to_string(&config).expect(".cargo/config.toml");
+    let alias = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("xtask"))
+        .expect("the xtask alias");
+    let words: Vec<&str> = alias
+        .split(['"', ' ', '='])
+        .filter(|w| !w.is_empty())
+        .collect();
+    assert!(
+        !words.contains(&"--quiet") && !words.contains(&"-q"),
+        "the alias hides the build: {alias}"
+    );
+    assert!(alias.contains("run --package xtask --"), "{alias}");
+}
