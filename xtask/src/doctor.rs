@@ -9,7 +9,7 @@ use crate::step::Plan;
 #[derive(Debug, Clone, clap::Args)]
 pub struct DoctorArgs {
     /// Node image to run the capability check in (default: the image build-image makes).
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_name = "REF", value_parser = crate::flags::image_ref_as_written)]
     pub image: Option<String>,
 }
 

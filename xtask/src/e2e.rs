@@ -42,8 +42,8 @@ cluster is deleted at the end unless --retain. A cluster this run did not create
 touched: an existing NAME is an error.")]
 pub struct E2eArgs {
     /// Node image (default: image.repository tagged with kubernetes.version).
-    #[arg(long, value_name = "REF")]
-    pub image: Option<String>,
+    #[arg(long, value_name = "REF", value_parser = crate::flags::image_ref)]
+    pub image: Option<registry::ImageRef>,
 
     /// Cluster name (kind's rule: lower-case letters, digits, '.' and '-'; a letter or digit first).
     #[arg(long, default_value = "kind-crio", value_parser = ClusterName::parse)]
@@ -616,7 +616,7 @@ fn collect_journals(sh: &Shell, name: &str, engine: Engine, logs: &std::path::Pa
 pub fn run(args: &E2eArgs, ctx: &Ctx) -> Result<()> {
     let config = &ctx.config;
     let image = match &args.image {
-        Some(i) => registry::ImageRef::parse(i).context("--image")?.to_string(),
+        Some(i) => i.to_string(),
         None => format!("{}:{}", config.image_repository, config.kubernetes),
     };
     // Held to the end; a dry run writes nothing, so claims nothing.

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use node_image::{Arch, CrioStream, Mirror, Preload, Redacted, RepoUrl};
 use registry::{ImageRef, KubernetesVersion};
 
+use crate::cluster::ClusterName;
+
 /// What a CRI-O build context is rendered from; unset values come from the configuration.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ContextArgs {
@@ -84,9 +86,9 @@ impl From<PreloadKind> for Preload {
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KindConfigArgs {
-    /// Cluster name (kind's `name:`; lower-case letters, digits, '.' and '-').
-    #[arg(long)]
-    pub name: Option<String>,
+    /// Cluster name (kind's `name:`; lower-case letters, digits, '.' and '-'; a letter or digit first).
+    #[arg(long, value_parser = ClusterName::parse)]
+    pub name: Option<ClusterName>,
 
     /// Node image for every node (kept as written).
     #[arg(long, value_name = "REF", value_parser = image_ref_as_written)]
@@ -138,7 +140,41 @@ pub fn crio_stream(s: &str) -> Result<CrioStream, String> {
 }
 
 pub fn image_ref(s: &str) -> Result<ImageRef, String> {
+    not_an_option(s, "image reference")?;
     ImageRef::parse(s).map_err(|e| e.to_string())
+}
+
+/// A value that starts with `-` would reach a command line as an option
+/// (`--image=--volume=/:/host` as `docker run --volume=/:/host`): no image
+/// name or ID does, so it is refused before anything else is said about it.
+fn not_an_option(s: &str, what: &str) -> Result<(), String> {
+    if s.starts_with('-') {
+        return Err(format!(
+            "{s:?} starts with '-', which no {what} does (an option given as a value?)"
+        ));
+    }
+    Ok(())
+}
+
+/// An image as a container engine names a local one: a reference (the tag
+/// may be left out: `:latest`, as the engines read it) or an image ID (hex,
+/// or `sha256:` and hex). Kept as written: the engine resolves it its way.
+pub fn local_image(s: &str) -> Result<String, String> {
+    not_an_option(s, "image name or ID")?;
+    let hex = s.strip_prefix("sha256:").unwrap_or(s);
+    let id = !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    if id {
+        return Ok(s.to_owned());
+    }
+    let last = s.rsplit('/').next().unwrap_or_default();
+    let tagged = if s.contains('@') || last.contains(':') {
+        s.to_owned()
+    } else {
+        format!("{s}:latest")
+    };
+    ImageRef::parse(&tagged)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("not an image name or ID: {e}"))
 }
 
 /// An image reference, checked but kept as the user wrote it (a kind config
@@ -214,5 +250,40 @@ impl<P: clap::builder::TypedValueParser> clap::builder::TypedValueParser for Hid
             }
             e
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_images_are_names_or_ids_never_options() {
+        for good in [
+            "my-app:dev",
+            "my-app",
+            "localhost/my-app:dev",
+            "127.0.0.1:5000/tools/debug:1",
+            "0123abcd",
+            "sha256:0123abcd",
+            "ghcr.io/o/n@sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        ] {
+            assert_eq!(local_image(good).as_deref(), Ok(good));
+        }
+        for (bad, why) in [
+            ("-v", "starts with '-', which no image name or ID does"),
+            ("--volume=/:/host", "starts with '-'"),
+            ("my app", "not an image name or ID"),
+            ("My-App:dev", "upper-case"),
+            ("", "not an image name or ID"),
+        ] {
+            let err = local_image(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        let err = image_ref("--volume=/:/host").unwrap_err();
+        assert_eq!(
+            err,
+            "\"--volume=/:/host\" starts with '-', which no image reference does (an option given as a value?)"
+        );
     }
 }

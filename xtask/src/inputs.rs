@@ -135,14 +135,14 @@ pub fn kind_config(args: &KindConfigArgs, from: Option<(&str, &str)>) -> Result<
         return generated_kind_config(&GenerateOptions {
             control_planes: args.control_planes.unwrap_or(1),
             workers: args.workers.unwrap_or(1),
-            name: args.name.clone(),
+            name: args.name.as_ref().map(ToString::to_string),
             image: args.image.clone(),
             kube_proxy_mode: args.kube_proxy_mode,
         });
     };
     let mut cluster = cluster_config::load(text).with_context(|| format!("in {shown}"))?;
     if let Some(name) = &args.name {
-        cluster.name = Some(name.clone());
+        cluster.name = Some(name.to_string());
     }
     if let Some(image) = &args.image {
         for node in &mut cluster.nodes {

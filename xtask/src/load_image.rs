@@ -46,8 +46,8 @@ Example:
   docker build -t my-app:dev . && cargo xtask load-image my-app:dev --name kind-crio
 then use image my-app:dev with imagePullPolicy: IfNotPresent (or Never).")]
 pub struct LoadImageArgs {
-    /// Images in the local engine, e.g. my-app:dev.
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Images in the local engine, e.g. my-app:dev (a name, or an image ID).
+    #[arg(required = true, value_name = "IMAGE", value_parser = crate::flags::local_image)]
     pub images: Vec<String>,
 
     /// The kind cluster.

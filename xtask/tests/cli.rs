@@ -1205,9 +1205,11 @@ fn cluster_names_are_checked_first() {
         ("", "the cluster name is empty"),
         ("Kind", "'K' is not allowed"),
     ] {
+        // Every command that takes a --name.
         for args in [
             &["--dry-run", "e2e", "--name", name][..],
             &["--dry-run", "load-image", "my-app:dev", "--name", name][..],
+            &["render", "kind-config", "--name", name][..],
         ] {
             let run = sandbox.run(args);
             assert_eq!(run.code, Some(2), "{args:?}:\n{run}");
@@ -1221,6 +1223,92 @@ fn cluster_names_are_checked_first() {
             );
         }
     }
+}
+
+/// A directory of stand-in `docker`, `podman`, `kind` and `kubectl` that
+/// log each call to `log` and fail, and the PATH that puts it first.
+fn logging_stand_ins(sandbox: &Sandbox, log: &Path) -> std::ffi::OsString {
+    let bin = sandbox.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("a bin directory");
+    for program in ["docker", "podman", "kind", "kubectl"] {
+        let path = bin.join(program);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{program} $*\" >>'{}'\necho '{program}: not here' >&2\nexit 1\n",
+                log.display()
+            ),
+        )
+        .expect("a stand-in program");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("a PATH")
+}
+
+/// Image values are parsed as clap reads them: one that reads as an option,
+/// or is no reference, is a usage error naming the flag, and no program runs
+/// (no dry run here: what is refused must never reach docker).
+#[test]
+fn image_values_are_parsed_at_the_edge() {
+    let sandbox = Sandbox::new("image_values_are_parsed_at_the_edge");
+    let log = sandbox.path().join("ran");
+    let path = logging_stand_ins(&sandbox, &log);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["doctor", "--image=--volume=/:/host"],
+            "invalid value '--volume=/:/host' for '--image <REF>': \"--volume=/:/host\" starts with '-', which no image reference does",
+        ),
+        (
+            &["e2e", "--image=--volume=/:/host"],
+            "invalid value '--volume=/:/host' for '--image <REF>': \"--volume=/:/host\" starts with '-'",
+        ),
+        (
+            &["e2e", "--image", "ghcr.io/x/y:tag:extra"],
+            "\"y:tag:extra\" has more than one ':'",
+        ),
+        (
+            &["doctor", "--image", "kindest/node"],
+            "has neither a tag nor a digest",
+        ),
+        (
+            &["load-image", "--", "--volume=/:/host"],
+            "\"--volume=/:/host\" starts with '-', which no image name or ID does",
+        ),
+        (&["load-image", "my app:dev"], "not an image name or ID"),
+        (
+            &["build-image", "--node-image", "KINDEST/NODE"],
+            "\"KINDEST/NODE\" has upper-case letters; repository names are lower-case (try \"kindest/node\")",
+        ),
+        (
+            &[
+                "build-image",
+                "--mirror",
+                "registry.k8s.io=https://mirror.example.com",
+            ],
+            "drop the scheme \"https://\"; CRI-O names registries and mirrors as HOST[:PORT][/PATH] (try registry.k8s.io=mirror.example.com)",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut cmd = sandbox.xtask(args);
+        cmd.env("PATH", &path);
+        let run = run(cmd);
+        assert_eq!(run.code, Some(2), "{args:?}:\n{run}");
+        run.assert_no_panic();
+        assert!(
+            run.stderr.contains(expected),
+            "{args:?}: {expected:?} not in:\n{run}"
+        );
+        assert!(!run.stderr.contains("KINDEST/NODE:v1.34.0"), "{run}");
+    }
+    assert!(
+        !log.exists(),
+        "a refused value ran {:?}",
+        std::fs::read_to_string(&log)
+    );
 }
 
 // ---------------------------------------------------------------------------
