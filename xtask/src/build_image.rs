@@ -80,6 +80,11 @@ pub struct BuildImageArgs {
     #[arg(long, value_name = "REF", conflicts_with = "build_node", value_parser = flags::image_ref)]
     pub node_image: Option<ImageRef>,
 
+    /// Go on when the versions do not match (--node-image's tag against --kubernetes,
+    /// the CRI-O minor two or more from the Kubernetes minor), with a warning.
+    #[arg(long)]
+    pub allow_skew: bool,
+
     /// Build the node image with kind even if kindest/node has the version.
     #[arg(long, value_enum, value_name = "release|source")]
     pub build_node: Option<BuildNode>,
@@ -198,6 +203,8 @@ pub struct Resolved {
     /// What a dry run could not look up (no network, no kind, no engine),
     /// each with what the plan assumes and what a real run would decide.
     pub unresolved: Vec<String>,
+    /// Versions that may not go together (see [`crate::inputs::skew`]).
+    pub warnings: Vec<String>,
 }
 
 /// What already has the image with these inputs.
@@ -289,10 +296,25 @@ impl BuildImageArgs {
 
     fn resolve_as(&self, config: &Config, lookup: &dyn Lookup, dry_run: bool) -> Result<Resolved> {
         let mut unresolved = Vec::new();
-        let kubernetes = self
-            .kubernetes
-            .clone()
-            .unwrap_or_else(|| config.kubernetes.clone());
+        let kubernetes = crate::inputs::kubernetes_for(
+            config,
+            self.kubernetes.as_ref(),
+            self.node_image.as_ref(),
+        );
+        let warnings = crate::inputs::skew(
+            config,
+            ContextChoice {
+                kubernetes: self.kubernetes.as_ref(),
+                crio: self.crio.as_ref(),
+                base_image: self.node_image.as_ref(),
+                arch: self.arch.first().copied().unwrap_or(Arch::Amd64),
+                source: &self.source,
+            },
+            crate::inputs::SkewFlags {
+                base_image: "--node-image",
+                allow: self.allow_skew,
+            },
+        )?;
         let arches = self.arch.clone();
         let mut unique = arches.clone();
         unique.sort_by_key(|a| a.as_str());
@@ -406,6 +428,7 @@ impl BuildImageArgs {
             rebuild: self.rebuild,
             up_to_date,
             unresolved,
+            warnings,
         })
     }
 
@@ -901,6 +924,9 @@ pub fn run(args: &BuildImageArgs, ctx: &Ctx) -> Result<()> {
         claim_workdir(&resolved.workdir)?
     };
     eprintln!("   {}", summary(&resolved));
+    for warning in &resolved.warnings {
+        eprintln!("   WARNING: {warning}");
+    }
     ctx.carry_out(plan(&ctx.sh, &resolved)).map(drop).map_err(|e| {
         e.context(
             "build-image did not finish and pushed no tag; fix the cause and rerun the same command (-v shows every command's output)",
@@ -1157,6 +1183,8 @@ mod tests {
                 &[
                     "--crio",
                     "v1.34.2",
+                    // Three minors from the default Kubernetes: not what this case is about.
+                    "--allow-skew",
                     "--crio-source",
                     "bundle",
                     "--https-proxy",
@@ -1393,7 +1421,7 @@ mod tests {
             bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let runs: Vec<(Resolved, PathBuf)> = ["v1.34", "v1.35"]
+        let runs: Vec<(Resolved, PathBuf)> = ["v1.36", "v1.37"]
             .iter()
             .map(|crio| {
                 let argv = ["--image", "ghcr.io/o/n:shared", "--crio", crio];
@@ -1452,6 +1480,101 @@ mod tests {
         }
         assert!(claimed[0] != claimed[1] && claimed[1] != claimed[2]);
         assert!(!tag_dir.exists());
+    }
+
+    /// The node image's tag, the Kubernetes version and the CRI-O minor
+    /// are checked against each other, and the version against the releases.
+    #[test]
+    fn versions_that_do_not_go_together() {
+        let config = fixture_config();
+        let f = nowhere(Some(DIGEST));
+        let resolve = |argv: &[&str]| resolve_with(&config, argv, &f);
+        let err = |argv: &[&str]| format!("{:#}", resolve(argv).unwrap_err());
+
+        let skewed = [
+            "--kubernetes",
+            "v1.34.0",
+            "--node-image",
+            "kindest/node:v1.33.4",
+        ];
+        assert_eq!(
+            err(&skewed),
+            "--node-image docker.io/kindest/node:v1.33.4 is Kubernetes v1.33.4, but --kubernetes is v1.34.0: \
+             the image would be built on v1.33.4 and tagged and labelled v1.34.0; drop --kubernetes (the version \
+             then follows the node image's tag), or pass --kubernetes v1.33.4 (or --allow-skew to build it anyway)"
+        );
+        let allowed = resolve(&[&skewed[..], &["--allow-skew"]].concat()).unwrap();
+        assert_eq!(allowed.kubernetes.to_string(), "v1.34.0");
+        assert!(
+            allowed.warnings[0].ends_with("(going on: --allow-skew)"),
+            "{:?}",
+            allowed.warnings
+        );
+        // Without --kubernetes, the version is the node image's.
+        let follows = resolve(&["--node-image", "kindest/node:v1.33.4"]).unwrap();
+        assert_eq!(follows.kubernetes.to_string(), "v1.33.4");
+        assert_eq!(follows.target.tag.as_deref(), Some("v1.33.4"));
+        assert_eq!(follows.stream.to_string(), "v1.33");
+        assert!(follows.warnings.is_empty(), "{:?}", follows.warnings);
+        // A tag that is no Kubernetes version says nothing.
+        let custom = resolve(&[
+            "--kubernetes",
+            "v1.35.8",
+            "--node-image",
+            "ghcr.io/o/node:dev",
+        ])
+        .unwrap();
+        assert!(custom.warnings.is_empty(), "{:?}", custom.warnings);
+
+        // Unknown to the releases file: a warning, never an error.
+        let future = resolve(&["--kubernetes", "v9.99.0"]).unwrap();
+        assert_eq!(
+            future.warnings,
+            [
+                "Kubernetes v9.99.0 is newer than anything configs/releases.toml knows (the newest there is \
+              v1.38.0-rc.0): fine for an alpha, a fresh release or a source build; otherwise check the version \
+              (`cargo xtask refresh` updates the file)"
+            ]
+        );
+        let unreleased = resolve(&["--kubernetes", "v1.37.5"]).unwrap();
+        assert!(
+            unreleased.warnings[0].starts_with(
+                "Kubernetes v1.37.5 is not released as far as configs/releases.toml knows (the latest v1.37 is v1.37.1)"
+            ),
+            "{:?}",
+            unreleased.warnings
+        );
+        for known in ["v1.37.1", "v1.34.0", "v1.38.0-rc.0", "v1.36.0-alpha.2"] {
+            let r = resolve(&["--kubernetes", known]).unwrap();
+            assert!(r.warnings.is_empty(), "{known}: {:?}", r.warnings);
+        }
+
+        // CRI-O's minor against Kubernetes': the same, one apart, further.
+        let crio = |stream: &str| resolve(&["--kubernetes", "v1.34.0", "--crio", stream]);
+        assert!(crio("v1.34").unwrap().warnings.is_empty());
+        assert!(crio("v1.34.2").unwrap().warnings.is_empty());
+        assert!(crio("main").unwrap().warnings.is_empty());
+        let near = crio("v1.33").unwrap().warnings;
+        assert_eq!(
+            near,
+            [
+                "--crio v1.33 is one minor from Kubernetes v1.34.0: CRI-O's minor versions follow Kubernetes' \
+              (CRI-O v1.34 is the one for Kubernetes v1.34); it may work, but nobody tests it"
+            ]
+        );
+        assert_eq!(crio("prerelease:v1.35").unwrap().warnings.len(), 1);
+        let far = format!("{:#}", crio("v1.20").unwrap_err());
+        assert_eq!(
+            far,
+            "--crio v1.20 is too far from Kubernetes v1.34.0: CRI-O's minor versions follow Kubernetes' \
+             (CRI-O v1.34 is the one for Kubernetes v1.34); pass --crio v1.34, or drop --crio (the stream then \
+             follows the Kubernetes version) (or --allow-skew to build it anyway)"
+        );
+        assert!(err(&["--kubernetes", "v1.34.0", "--crio", "v1.36"]).contains("too far"));
+        let allowed =
+            resolve(&["--kubernetes", "v1.34.0", "--crio", "v1.20", "--allow-skew"]).unwrap();
+        assert_eq!(allowed.stream.to_string(), "v1.20");
+        assert_eq!(allowed.warnings.len(), 1);
     }
 
     #[test]

@@ -31,6 +31,11 @@ pub struct ContextArgs {
     #[arg(long, value_name = "ARCH", default_value = "amd64", value_parser = arch)]
     pub arch: Arch,
 
+    /// Go on when the versions do not match (the node image's tag against --kubernetes,
+    /// the CRI-O minor two or more from the Kubernetes minor), with a warning.
+    #[arg(long)]
+    pub allow_skew: bool,
+
     #[command(flatten)]
     pub source: CrioSourceArgs,
 }

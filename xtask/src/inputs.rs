@@ -12,7 +12,7 @@ use registry::{ImageRef, KubernetesVersion};
 
 use crate::config::{CONFIG_FILE_LIMIT, Config, read_regular_file};
 use crate::flags::{Bundle, ContextArgs, CrioSourceArgs, KindConfigArgs, SourceKind};
-use crate::releases::Pin;
+use crate::releases::{Minor, Pin, RELEASES_PATH, Releases};
 
 /// What a build context is made of, as chosen; `None` takes the configuration's.
 #[derive(Debug, Clone, Copy)]
@@ -36,12 +36,163 @@ impl<'a> From<&'a ContextArgs> for ContextChoice<'a> {
     }
 }
 
+/// The Kubernetes version a node image's tag names, if its tag is one
+/// (`kindest/node:v1.33.4`; not `v1.34.0-amd64` or `latest`).
+pub fn tagged_kubernetes(image: &ImageRef) -> Option<KubernetesVersion> {
+    KubernetesVersion::parse(image.tag.as_deref()?).ok()
+}
+
+/// The Kubernetes version a context is for: the one chosen, else the one
+/// the node image's tag names (that is what the image runs), else the
+/// configuration's.
+pub fn kubernetes_for(
+    config: &Config,
+    chosen: Option<&KubernetesVersion>,
+    base_image: Option<&ImageRef>,
+) -> KubernetesVersion {
+    chosen
+        .cloned()
+        .or_else(|| base_image.and_then(tagged_kubernetes))
+        .unwrap_or_else(|| config.kubernetes.clone())
+}
+
+/// Where the choices being checked for skew came from, for messages.
+#[derive(Debug, Clone, Copy)]
+pub struct SkewFlags {
+    /// The flag that names the node image: `--node-image` or `--base-image`.
+    pub base_image: &'static str,
+    /// `--allow-skew`: what would be an error is a warning.
+    pub allow: bool,
+}
+
+/// Checks the versions of a choice against each other and against
+/// `configs/releases.toml`: the warnings to show, or the error that says
+/// how to fix what cannot work (unless `--allow-skew`). Pure.
+///
+/// - A node image whose tag is another Kubernetes version than the one
+///   chosen would be built on and labelled with the wrong version.
+/// - A version the releases file does not know (newer than anything in
+///   it, or a patch of a listed minor not yet out) is only a warning:
+///   alphas, fresh releases and source builds are legitimate.
+/// - CRI-O's minor against the Kubernetes minor: CRI-O's README
+///   ("Compatibility matrix: CRI-O ⬄ Kubernetes") says CRI-O follows the
+///   Kubernetes release cycle with respect to its minor versions, CRI-O
+///   1.x serving Kubernetes 1.x, and follows the Kubernetes n-2 skew
+///   policy only for feature deprecation and removal. So: the same minor is
+///   fine; one apart is a warning (it may work; nobody tests it); further
+///   apart is an error. `main` (and CRI-O's streams paired by the releases
+///   file) are not checked: the releases file pairs them on purpose.
+pub fn skew(config: &Config, choice: ContextChoice<'_>, flags: SkewFlags) -> Result<Vec<String>> {
+    let kubernetes = kubernetes_for(config, choice.kubernetes, choice.base_image);
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    if let (Some(chosen), Some(base)) = (choice.kubernetes, choice.base_image)
+        && let Some(tagged) = tagged_kubernetes(base)
+        && &tagged != chosen
+    {
+        problems.push(format!(
+            "{} {base} is Kubernetes {tagged}, but --kubernetes is {chosen}: the image would be built on {tagged} \
+             and tagged and labelled {chosen}; drop --kubernetes (the version then follows the node image's tag), \
+             or pass --kubernetes {tagged}",
+            flags.base_image
+        ));
+    }
+    if let Some(unknown) = unknown_kubernetes(&config.releases, &kubernetes) {
+        warnings.push(unknown);
+    }
+    let crio = match (choice.crio, &config.crio) {
+        (Some(s), _) => Some((s, "--crio")),
+        (None, Some(s)) => Some((s, "crio.stream")),
+        (None, None) => None,
+    };
+    if let Some((stream, given_as)) = crio
+        && let Some((major, minor)) = stream_minor(stream)
+    {
+        let apart = (major, minor).max((kubernetes.major(), kubernetes.minor()));
+        let below = (major, minor).min((kubernetes.major(), kubernetes.minor()));
+        let distance = if apart.0 == below.0 {
+            apart.1 - below.1
+        } else {
+            u64::MAX
+        };
+        let k_minor = format!("v{}.{}", kubernetes.major(), kubernetes.minor());
+        let policy = format!(
+            "CRI-O's minor versions follow Kubernetes' (CRI-O {k_minor} is the one for Kubernetes {k_minor})"
+        );
+        match distance {
+            0 => {}
+            1 => warnings.push(format!(
+                "{given_as} {stream} is one minor from Kubernetes {kubernetes}: {policy}; it may work, but nobody tests it"
+            )),
+            _ => problems.push(format!(
+                "{given_as} {stream} is too far from Kubernetes {kubernetes}: {policy}; pass --crio {k_minor}{}",
+                if given_as == "--crio" {
+                    ", or drop --crio (the stream then follows the Kubernetes version)"
+                } else {
+                    " (or set crio.stream to it)"
+                }
+            )),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(warnings);
+    }
+    if flags.allow {
+        warnings.extend(
+            problems
+                .into_iter()
+                .map(|p| format!("{p} (going on: --allow-skew)")),
+        );
+        return Ok(warnings);
+    }
+    bail!(
+        "{} (or --allow-skew to build it anyway)",
+        problems.join("; and ")
+    )
+}
+
+/// The CRI-O minor a stream installs; none for `main`.
+fn stream_minor(stream: &CrioStream) -> Option<(u64, u64)> {
+    match *stream {
+        CrioStream::Stable { major, minor }
+        | CrioStream::Exact { major, minor, .. }
+        | CrioStream::Prerelease { major, minor } => Some((major, minor)),
+        CrioStream::Main => None,
+    }
+}
+
+/// Why the releases file does not know `k`, if it does not: newer than
+/// every version it names, or a release of a listed minor after its latest.
+fn unknown_kubernetes(releases: &Releases, k: &KubernetesVersion) -> Option<String> {
+    let newest = releases
+        .minors
+        .iter()
+        .map(|m| &m.latest)
+        .chain(releases.node_images.iter().map(|n| &n.kubernetes))
+        .chain(releases.prerelease.iter().map(|p| &p.kubernetes))
+        .max()?;
+    let hint = "fine for an alpha, a fresh release or a source build; otherwise check the version \
+                (`cargo xtask refresh` updates the file)";
+    if k > newest {
+        return Some(format!(
+            "Kubernetes {k} is newer than anything {RELEASES_PATH} knows (the newest there is {newest}): {hint}"
+        ));
+    }
+    let minor = releases
+        .minors
+        .iter()
+        .find(|m| m.kubernetes == Minor::of(k))?;
+    (!k.is_prerelease() && k > &minor.latest).then(|| {
+        format!(
+            "Kubernetes {k} is not released as far as {RELEASES_PATH} knows (the latest {} is {}): {hint}",
+            minor.kubernetes, minor.latest
+        )
+    })
+}
+
 /// The context's inputs; reads a local bundle file (the only I/O).
 pub fn context(config: &Config, choice: ContextChoice<'_>) -> Result<Inputs> {
-    let kubernetes = choice
-        .kubernetes
-        .cloned()
-        .unwrap_or_else(|| config.kubernetes.clone());
+    let kubernetes = kubernetes_for(config, choice.kubernetes, choice.base_image);
     let stream = choice
         .crio
         .cloned()

@@ -64,6 +64,7 @@ pub fn run(args: &RenderArgs, ctx: &Ctx) -> Result<()> {
             Ok(())
         }
         RenderWhat::Dockerfile(a) => {
+            warn_of_skew(config, a)?;
             print!(
                 "{}",
                 node_image::render(&inputs::context(config, a.into())?).dockerfile()
@@ -71,6 +72,7 @@ pub fn run(args: &RenderArgs, ctx: &Ctx) -> Result<()> {
             Ok(())
         }
         RenderWhat::Context { out, args } => {
+            warn_of_skew(config, args)?;
             let context = node_image::render(&inputs::context(config, args.into())?);
             if out.exists()
                 && std::fs::read_dir(out)
@@ -100,4 +102,16 @@ pub fn run(args: &RenderArgs, ctx: &Ctx) -> Result<()> {
             ctx.carry_out(plan).map(drop)
         }
     }
+}
+
+/// The version checks of [`inputs::skew`]: an error, or warnings on stderr.
+fn warn_of_skew(config: &crate::config::Config, args: &ContextArgs) -> Result<()> {
+    let flags = inputs::SkewFlags {
+        base_image: "--base-image",
+        allow: args.allow_skew,
+    };
+    for warning in inputs::skew(config, args.into(), flags)? {
+        eprintln!("   WARNING: {warning}");
+    }
+    Ok(())
 }
