@@ -85,8 +85,13 @@ impl Config {
             .context("the embedded configs/default.toml is not valid TOML")?;
         let source = match user {
             Some((path, text)) => {
-                let overlay: toml::Table = toml::from_str(text)
-                    .with_context(|| format!("{} is not valid TOML", path.display()))?;
+                let overlay: toml::Table = toml::from_str(text).with_context(|| {
+                    format!(
+                        "{} is not valid TOML{}",
+                        path.display(),
+                        kind_config_hint(path, text).unwrap_or_default()
+                    )
+                })?;
                 merge(&mut merged, overlay, "")
                     .with_context(|| format!("in {}", path.display()))?;
                 path.display().to_string()
@@ -210,6 +215,48 @@ impl Config {
     }
 }
 
+/// What a `--config` file that is not TOML probably is, when it looks like
+/// YAML or a kind cluster config (a kind user's reflex: `--config kind.yaml`),
+/// said as the end of the error: which flag takes that file. Pure.
+pub fn kind_config_hint(path: &Path, text: &str) -> Option<String> {
+    let yaml_name = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    let lines = || {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    };
+    let kind = lines().any(|l| {
+        l.strip_prefix("kind:")
+            .is_some_and(|v| v.trim() == "Cluster")
+            || l.strip_prefix("apiVersion:").is_some_and(|v| {
+                v.trim()
+                    .trim_matches(['"', '\''])
+                    .starts_with("kind.x-k8s.io/")
+            })
+    });
+    // YAML's marks: a document start, or `key: value` where TOML has `key = value`.
+    let yaml = lines().next().is_some_and(|l| l == "---")
+        || lines().any(|l| {
+            l.split_once(':').is_some_and(|(key, _)| {
+                !key.is_empty() && !key.contains(['=', '"', '[']) && !key.contains(' ')
+            })
+        });
+    let what = if kind {
+        "it looks like a kind cluster config"
+    } else if yaml_name || yaml {
+        "it looks like YAML"
+    } else {
+        return None;
+    };
+    Some(format!(
+        " ({what}): --config takes kind-crio's own settings, in TOML like configs/default.toml \
+         (see `cargo xtask config`); a kind cluster config goes to `cargo xtask e2e --cluster-config FILE` \
+         or `cargo xtask render kind-config --from FILE`"
+    ))
+}
+
 /// Overlays `overlay` onto `base`. Keys that the defaults do not have are
 /// refused here, with their full dotted name, before serde sees them.
 fn merge(base: &mut toml::Table, overlay: toml::Table, prefix: &str) -> Result<()> {
@@ -330,6 +377,43 @@ pub(crate) mod tests {
             .expect("run mkfifo");
         assert!(made.success(), "mkfifo {}", path.display());
         path
+    }
+
+    /// A kind config (or any YAML) given as --config: the error says what
+    /// --config takes and which flag takes a kind config; TOML mistakes are
+    /// left as they are.
+    #[test]
+    fn a_kind_config_as_config_says_which_flag_takes_it() {
+        let err = |name: &str, text: &str| {
+            format!(
+                "{:#}",
+                Config::load(Some((Path::new(name), text))).unwrap_err()
+            )
+        };
+        let kind =
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n";
+        for name in ["kind.yaml", "cluster.txt"] {
+            let e = err(name, kind);
+            assert!(
+                e.starts_with(&format!(
+                    "{name} is not valid TOML (it looks like a kind cluster config): --config takes kind-crio's own settings, in TOML"
+                )) && e.contains("`cargo xtask e2e --cluster-config FILE`")
+                    && e.contains("`cargo xtask render kind-config --from FILE`"),
+                "{e}"
+            );
+        }
+        let apiversion_only = "apiVersion: \"kind.x-k8s.io/v1alpha4\"\n";
+        assert!(err("c", apiversion_only).contains("(it looks like a kind cluster config)"));
+        assert!(
+            err("settings.yml", "[kubernetes\n").contains("(it looks like YAML): --config takes")
+        );
+        assert!(err("c", "---\nfoo: bar\n").contains("(it looks like YAML)"));
+        let toml_slip = err("mine.toml", "[kubernetes]\nversion = v1.34.0\n");
+        assert!(
+            toml_slip.starts_with("mine.toml is not valid TOML: ")
+                && !toml_slip.contains("--cluster-config"),
+            "{toml_slip}"
+        );
     }
 
     #[test]

@@ -49,13 +49,29 @@ pub struct E2eArgs {
     #[arg(long, default_value = "kind-crio", value_parser = ClusterName::parse)]
     pub name: ClusterName,
 
-    /// Control-plane nodes.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// Control-plane nodes (not with --cluster-config).
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        conflicts_with = "cluster_config"
+    )]
     pub control_planes: usize,
 
-    /// Worker nodes.
-    #[arg(long, default_value_t = 1, value_name = "M")]
+    /// Worker nodes (not with --cluster-config).
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "M",
+        conflicts_with = "cluster_config"
+    )]
     pub workers: usize,
+
+    /// Your kind cluster config (a file, or - for stdin), made CRI-O-ready as `render
+    /// kind-config --from` does (every field and patch kept, CRI-O patches added where
+    /// missing), with --name and --image applied over it.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_config: Option<PathBuf>,
 
     /// Keep the cluster (and on failure, everything) for inspection.
     #[arg(long)]
@@ -134,24 +150,56 @@ fn parse_duration(s: &str) -> Result<Duration> {
     }
 }
 
+/// The kind config to create the cluster with, and its control-plane and
+/// worker counts: generated from the flags, or `from` (`--cluster-config`:
+/// its name for messages, and its text) made CRI-O-ready, with the
+/// cluster's name and node image applied over it.
+fn kind_config(
+    args: &E2eArgs,
+    image: &str,
+    from: Option<(&str, &str)>,
+) -> Result<(String, usize, usize)> {
+    let Some((shown, text)) = from else {
+        let config = crate::inputs::generated_kind_config(&cluster_config::GenerateOptions {
+            control_planes: args.control_planes,
+            workers: args.workers,
+            name: Some(args.name.to_string()),
+            image: Some(image.to_owned()),
+            kube_proxy_mode: None,
+        })?;
+        return Ok((config, args.control_planes, args.workers));
+    };
+    let over = crate::flags::KindConfigArgs {
+        name: Some(args.name.clone()),
+        image: Some(image.to_owned()),
+        ..Default::default()
+    };
+    let cluster =
+        crate::inputs::crio_ready_kind_config(&over, shown, text).context("--cluster-config")?;
+    let workers = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.effective_role() == cluster_config::Role::Worker)
+        .count();
+    // kind makes one control plane of a config without nodes.
+    let control_planes = (cluster.nodes.len() - workers).max(1);
+    Ok((cluster_config::encode(&cluster)?, control_planes, workers))
+}
+
 /// The plan; `started` receives the moment creation starts, which is also
 /// what makes the failure and clean-up steps run: before it, the cluster
-/// called NAME (if any) is not this run's.
+/// called NAME (if any) is not this run's. `cluster_config` is
+/// `--cluster-config`'s name and text.
 pub fn plan<'a>(
     sh: &'a Shell,
     args: &'a E2eArgs,
     image: &'a str,
     engine: Engine,
+    cluster_config: Option<(&str, &str)>,
     started: &'a Cell<Option<Instant>>,
 ) -> Result<Plan<'a>> {
     let wait_for = parse_duration(&args.wait)?;
-    let kind_config = crate::inputs::generated_kind_config(&cluster_config::GenerateOptions {
-        control_planes: args.control_planes,
-        workers: args.workers,
-        name: Some(args.name.to_string()),
-        image: Some(image.to_owned()),
-        kube_proxy_mode: None,
-    })?;
+    let (kind_config, control_planes, workers) = kind_config(args, image, cluster_config)?;
     let name = args.name.as_str();
     let context = format!("kind-{name}");
     let dir = PathBuf::from("target/kind-crio/e2e").join(name);
@@ -211,7 +259,7 @@ pub fn plan<'a>(
         );
     }
     plan.cmd(
-        format!("Creating cluster {name} ({} control-plane, {} worker)", args.control_planes, args.workers),
+        format!("Creating cluster {name} ({control_planes} control-plane, {workers} worker)"),
         cmd!(sh, "kind create cluster --name {name} --image {image} --config {config_file} --retain --wait 0s")
             .env("KIND_EXPERIMENTAL_PROVIDER", provider),
     )
@@ -624,8 +672,17 @@ pub fn run(args: &E2eArgs, ctx: &Ctx) -> Result<()> {
         Mode::Run => Some(crate::cluster::claim(&args.name)?),
         Mode::DryRun => None,
     };
+    let from = args
+        .cluster_config
+        .as_deref()
+        .map(crate::inputs::read_kind_config)
+        .transpose()
+        .context("--cluster-config")?;
+    let from = from
+        .as_ref()
+        .map(|(shown, text)| (shown.as_str(), text.as_str()));
     let started = Cell::new(None);
-    let plan = plan(&ctx.sh, args, &image, config.engine, &started)?;
+    let plan = plan(&ctx.sh, args, &image, config.engine, from, &started)?;
     ctx.carry_out(plan).map(drop)
 }
 
@@ -817,7 +874,7 @@ mod plan_tests {
         let sh = Shell::new().unwrap();
         let started = Cell::new(None);
         let image = "ghcr.io/owner/kindnode-crio:v1.34.0";
-        plan(&sh, &cli.args, image, engine, &started)
+        plan(&sh, &cli.args, image, engine, None, &started)
             .unwrap()
             .render()
     }
@@ -843,12 +900,144 @@ mod plan_tests {
         ));
     }
 
+    /// A kind user's own cluster config: kept, made CRI-O-ready, with e2e's
+    /// name and image over it; the plan counts its nodes.
+    #[test]
+    fn a_users_cluster_config() {
+        let mine = "\
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+name: theirs
+networking:
+  podSubnet: 10.250.0.0/16
+nodes:
+  - role: control-plane
+    image: kindest/node:v1.34.0
+    extraPortMappings:
+      - containerPort: 30080
+        hostPort: 8080
+  - role: worker
+  - role: worker
+    labels:
+      tier: db
+";
+        let cli =
+            Cli::try_parse_from(["e2e", "--name", "kc", "--cluster-config", "mine.yaml"]).unwrap();
+        let image = "ghcr.io/owner/kindnode-crio:v1.34.0";
+        let (config, control_planes, workers) =
+            kind_config(&cli.args, image, Some(("mine.yaml", mine))).unwrap();
+        assert_eq!((control_planes, workers), (1, 2));
+        let cluster = cluster_config::load(&config).unwrap();
+        assert_eq!(cluster.name.as_deref(), Some("kc"));
+        assert_eq!(cluster.nodes.len(), 3);
+        for node in &cluster.nodes {
+            assert_eq!(node.image.as_deref(), Some(image));
+        }
+        for kept in ["podSubnet: 10.250.0.0/16", "hostPort: 8080", "tier: db"] {
+            assert!(config.contains(kept), "{kept} lost:\n{config}");
+        }
+        assert!(
+            config.contains("unix:///var/run/crio/crio.sock"),
+            "{config}"
+        );
+        let sh = Shell::new().unwrap();
+        let started = Cell::new(None);
+        let shown = plan(
+            &sh,
+            &cli.args,
+            image,
+            Engine::Docker,
+            Some(("mine.yaml", mine)),
+            &started,
+        )
+        .unwrap()
+        .render();
+        assert!(
+            shown.contains("Creating cluster kc (1 control-plane, 2 worker)\n"),
+            "{shown}"
+        );
+        // What kind would refuse is refused before anything runs.
+        let no_control_plane =
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: worker\n";
+        let err = format!(
+            "{:#}",
+            kind_config(&cli.args, image, Some(("mine.yaml", no_control_plane))).unwrap_err()
+        );
+        assert!(err.starts_with("--cluster-config: in mine.yaml: "), "{err}");
+        // Its nodes are the config's, not the flags'.
+        let err = Cli::try_parse_from(["e2e", "--cluster-config", "mine.yaml", "--workers", "2"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("cannot be used with"), "{err}");
+    }
+
+    /// Real kind reads the config e2e makes of a user's, as far as kind
+    /// goes without changing anything (the cluster-config crate's stand-in
+    /// engine answers its read-only calls and refuses the first other one,
+    /// `network ls`): kind decodes and validates it, and says it creates.
+    #[test]
+    fn real_kind_accepts_the_config_made_of_a_users() {
+        let test = "real_kind_accepts_the_config_made_of_a_users";
+        let Some(tools) = testkit::tools::require(test, &["kind"]) else {
+            return;
+        };
+        let mine = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnetworking:\n  kubeProxyMode: nftables\nnodes:\n  - role: control-plane\n  - role: worker\n    labels:\n      tier: db\n";
+        let cli = Cli::try_parse_from([
+            "e2e",
+            "--name",
+            "kc-e2e-real",
+            "--cluster-config",
+            "mine.yaml",
+        ])
+        .unwrap();
+        let (config, _, _) = kind_config(
+            &cli.args,
+            "ghcr.io/owner/kindnode-crio:v1.34.0",
+            Some(("mine.yaml", mine)),
+        )
+        .unwrap();
+        let dir = testkit::TempDir::new(test);
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let engine = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../crates/cluster-config/tests/stand-in-engine.sh");
+        std::fs::copy(&engine, bin.join("docker")).unwrap();
+        let file = dir.path().join("kind.yaml");
+        std::fs::write(&file, &config).unwrap();
+        let log = dir.path().join("engine-calls");
+        std::fs::write(&log, "").unwrap();
+        let out = std::process::Command::new(&tools[0])
+            .args(["create", "cluster", "--retain", "--kubeconfig"])
+            .arg(dir.path().join("kubeconfig"))
+            .arg("--config")
+            .arg(&file)
+            .env_clear()
+            .env("PATH", &bin)
+            .env("HOME", dir.path())
+            .env("KIND_EXPERIMENTAL_PROVIDER", "docker")
+            .env("STAND_IN_ENGINE_LOG", &log)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            stderr.contains("Creating cluster \"kc-e2e-real\"")
+                && calls
+                    .lines()
+                    .last()
+                    .is_some_and(|c| c.starts_with("network ls")),
+            "kind refused the config:\n{config}\n{stderr}\n{calls}"
+        );
+    }
+
     #[test]
     fn bad_input() {
         let cli = Cli::try_parse_from(["e2e", "--wait", "soon"]).unwrap();
         let sh = Shell::new().unwrap();
         let started = Cell::new(None);
-        let err = plan(&sh, &cli.args, "x:y", Engine::Docker, &started)
+        let err = plan(&sh, &cli.args, "x:y", Engine::Docker, None, &started)
             .err()
             .unwrap();
         assert!(err.to_string().contains("--wait \"soon\""));

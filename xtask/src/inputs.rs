@@ -291,6 +291,18 @@ pub fn kind_config(args: &KindConfigArgs, from: Option<(&str, &str)>) -> Result<
             kube_proxy_mode: args.kube_proxy_mode,
         });
     };
+    Ok(cluster_config::encode(&crio_ready_kind_config(
+        args, shown, text,
+    )?)?)
+}
+
+/// A user's kind config `text` (`shown` names it in messages) made
+/// CRI-O-ready, with the flags applied over it, and validated as kind does.
+pub fn crio_ready_kind_config(
+    args: &KindConfigArgs,
+    shown: &str,
+    text: &str,
+) -> Result<cluster_config::Cluster> {
     let mut cluster = cluster_config::load(text).with_context(|| format!("in {shown}"))?;
     if let Some(name) = &args.name {
         cluster.name = Some(name.to_string());
@@ -308,7 +320,7 @@ pub fn kind_config(args: &KindConfigArgs, from: Option<(&str, &str)>) -> Result<
     }
     let ready = cluster_config::make_crio_ready(cluster).with_context(|| format!("in {shown}"))?;
     ready.validate().with_context(|| format!("in {shown}"))?;
-    Ok(cluster_config::encode(&ready)?)
+    Ok(ready)
 }
 
 /// Reads a kind config given as `--from`: a file, or stdin for `-`; with

@@ -1311,6 +1311,33 @@ fn image_values_are_parsed_at_the_edge() {
     );
 }
 
+/// `--config` takes kind-crio's settings; a kind user's reflex of giving it
+/// a kind config is told which flag takes that.
+#[test]
+fn a_kind_config_as_config_names_the_flag_meant() {
+    let sandbox = Sandbox::new("a_kind_config_as_config_names_the_flag_meant");
+    let kind = sandbox.file(
+        "kind.yaml",
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n",
+    );
+    let run = sandbox.run(&[
+        "--config",
+        kind.to_str().expect("utf-8"),
+        "--dry-run",
+        "e2e",
+    ]);
+    // The ERROR line, then TOML's own report of where it stopped.
+    assert_eq!(run.code, Some(1), "{run}");
+    run.assert_no_panic();
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("ERROR: ")
+            && first.contains("kind.yaml is not valid TOML (it looks like a kind cluster config): --config takes kind-crio's own settings")
+            && first.contains("`cargo xtask e2e --cluster-config FILE`"),
+        "{run}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Readers that go away
 
