@@ -594,6 +594,18 @@ pub fn plan<'a>(sh: &'a Shell, r: &'a Resolved) -> Plan<'a> {
         }
         UpToDate::Locally => {}
         UpToDate::Nowhere => {
+            // Before anything heavy: docker builds the context with BuildKit
+            // only, and kind's `make quick` runs docker buildx whatever builds ours.
+            let source_build = matches!(
+                r.node,
+                NodeImage::Build {
+                    how: BuildNode::Source,
+                    ..
+                }
+            );
+            if r.engine == Engine::Docker || source_build {
+                crate::preflight::add_buildx_check(&mut plan, sh);
+            }
             node_steps(sh, r, &mut plan);
             build_steps(sh, r, &mut plan);
         }
@@ -1338,7 +1350,7 @@ mod tests {
         assert_eq!(r.up_to_date, UpToDate::Nowhere);
         let p = plan(&sh, &r).render();
         assert!(
-            p.contains("$ docker build --platform linux/amd64 --no-cache -t"),
+            p.contains("$ DOCKER_BUILDKIT=1 docker build --platform linux/amd64 --no-cache -t"),
             "{p}"
         );
         assert!(p.contains("$ docker push"), "{p}");
@@ -1408,7 +1420,9 @@ mod tests {
         let docker = bin.join("docker");
         std::fs::write(
             &docker,
-            "#!/bin/sh\n# docker build ... DIR: the last argument is the context.\n\
+            "#!/bin/sh\n# docker buildx version: the preflight.\n\
+             [ \"$1\" = buildx ] && exit 0\n\
+             # docker build ... DIR: the last argument is the context.\n\
              for context; do :; done\n\
              sleep 0.5\n\
              tail -n 1 \"$context/Dockerfile\" > \"$SEEN\"\n",

@@ -1,5 +1,6 @@
 //! `cargo xtask doctor`: the checks of [`crate::preflight`], on the node
-//! image build-image makes or on `--image`.
+//! image build-image makes or on `--image`; with docker, also that docker
+//! can build the CRI-O context (the buildx plugin).
 
 use anyhow::Result;
 
@@ -21,5 +22,9 @@ pub fn run(args: &DoctorArgs, ctx: &Ctx) -> Result<()> {
     };
     let mut plan = Plan::new();
     crate::preflight::add_checks(&mut plan, &ctx.sh, config.engine, &image, None);
+    // What build-image needs of docker; e2e and load-image do not.
+    if config.engine == crate::engine::Engine::Docker {
+        crate::preflight::add_buildx_check(&mut plan, &ctx.sh);
+    }
     ctx.carry_out(plan).map(drop)
 }

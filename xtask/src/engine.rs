@@ -87,10 +87,13 @@ impl Engine {
                 sh,
                 "docker buildx build --builder {BUILDER} --platform {platforms} {build_args...} --push -t {target} {dir}"
             ),
+            // BuildKit, which the Dockerfile's RUN --mount needs: docker
+            // 23.0 and later use it anyway; before that, only when asked.
             (Engine::Docker, _) => cmd!(
                 sh,
                 "docker build --platform {platforms} {build_args...} -t {target} {dir}"
-            ),
+            )
+            .env("DOCKER_BUILDKIT", "1"),
             (Engine::Podman, Output::ManifestList) => cmd!(
                 sh,
                 "podman build --format docker --platform {platforms} {build_args...} --manifest {target} {dir}"
@@ -207,7 +210,7 @@ mod tests {
                 Engine::Docker,
                 1,
                 true,
-                "docker build --platform P --no-cache -t t ctx",
+                "DOCKER_BUILDKIT=1 docker build --platform P --no-cache -t t ctx",
                 Some("docker push t"),
             ),
             (

@@ -146,6 +146,37 @@ fn judge(probe: &Probe, out: Result<String>, engine: Engine, image: &str) -> Res
     }
 }
 
+/// Says why docker cannot build the CRI-O context when `docker buildx
+/// version` fails, and what to do. The rendered Dockerfile mounts the
+/// context into its one RUN step (`RUN --mount=type=bind`), which only
+/// BuildKit reads; docker's BuildKit client is the buildx plugin, and
+/// without it `docker build` falls back to the legacy builder, which stops
+/// midway with "the --mount option requires BuildKit".
+pub fn judge_buildx(out: Result<String>) -> Result<String> {
+    let out = out.context(
+        "`docker buildx version` failed: without the buildx plugin, `docker build` has no BuildKit, which the CRI-O Dockerfile needs \
+         (its RUN --mount fails on the legacy builder with \"the --mount option requires BuildKit\"): \
+         build with --engine podman, or install the buildx plugin (Debian and Ubuntu: apt-get install \
+         docker-buildx; Docker's own packages: docker-buildx-plugin; or its binary as \
+         ~/.docker/cli-plugins/docker-buildx)",
+    )?;
+    Ok(format!(
+        "{}: docker builds with BuildKit",
+        out.lines().next().unwrap_or_default().trim()
+    ))
+}
+
+/// Adds the check that docker can build the CRI-O context (BuildKit, by
+/// the buildx plugin): for doctor with docker, and first in a build-image
+/// plan that builds with docker.
+pub fn add_buildx_check<'a>(plan: &mut Plan<'a>, sh: &'a Shell) {
+    plan.check(
+        "docker buildx (BuildKit)",
+        cmd!(sh, "docker buildx version"),
+        judge_buildx,
+    );
+}
+
 /// Adds every check against `image` to `plan`, one step each; with
 /// `warn_only`, a problem is only a warning that ends with that reason.
 pub fn add_checks<'a>(
@@ -167,6 +198,34 @@ pub fn add_checks<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buildx_missing_names_the_cause_and_the_remedy() {
+        let ok = judge_buildx(Ok(
+            "github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4\n".into()
+        ))
+        .unwrap();
+        assert_eq!(
+            ok,
+            "github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4: docker builds with BuildKit"
+        );
+        let err = format!(
+            "{:#}",
+            judge_buildx(Err(anyhow::anyhow!(
+                "docker: unknown command: docker buildx"
+            )))
+            .unwrap_err()
+        );
+        for part in [
+            "`docker buildx version` failed: without the buildx plugin",
+            "the --mount option requires BuildKit",
+            "--engine podman",
+            "apt-get install docker-buildx",
+            ": docker: unknown command: docker buildx",
+        ] {
+            assert!(err.contains(part), "{part:?} missing: {err}");
+        }
+    }
 
     #[test]
     fn versions() {

@@ -1374,7 +1374,7 @@ fn a_closed_stdout_or_stderr_ends_the_output_not_the_run() {
     assert_eq!(run.code, Some(0), "{run}");
     assert!(
         run.stdout
-            .starts_with("1. Rendering the CRI-O build context\n"),
+            .starts_with("1. Checking docker buildx (BuildKit)\n"),
         "{run}"
     );
 
