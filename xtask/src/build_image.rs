@@ -27,6 +27,7 @@ use crate::flags::{self, CrioSourceArgs};
 use crate::inputs::ContextChoice;
 use crate::releases::{Pin, RELEASES_PATH, Release};
 use crate::step::{Invocation, Plan};
+use crate::ui::Ui;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -229,14 +230,18 @@ pub trait Lookup {
     fn kind_version(&self) -> Result<String>;
 }
 
-/// The real lookups: registry calls and `ENGINE image inspect`.
+/// The real lookups: registry calls and `ENGINE image inspect`; with `-v`
+/// each is shown as it is made.
 pub struct LiveLookup<'a> {
     pub sh: &'a Shell,
     pub client: Client,
+    pub ui: &'a Ui,
 }
 
 impl Lookup for LiveLookup<'_> {
     fn published_digest(&self, image: &ImageRef) -> Result<Option<String>> {
+        self.ui
+            .detail(&format!("(registry: the digest of {image})"));
         let tag = image.tag.as_deref().unwrap_or("latest");
         match self.client.manifest_digest(&image.repository, tag) {
             Ok(d) => Ok(Some(d.to_string())),
@@ -251,13 +256,14 @@ impl Lookup for LiveLookup<'_> {
             "{{{{ index .Config.Labels \"{}\" }}}}",
             node_image::DIGEST_LABEL
         );
-        let out = engine
-            .image_inspect(self.sh, &format, &reference)
-            .quiet()
-            .ignore_status()
-            .ignore_stderr()
-            .output()
-            .with_context(|| format!("cannot run {engine}: is it installed?"))?;
+        let out = crate::shell::shown(self.ui, || {
+            engine.image_inspect(self.sh, &format, &reference)
+        })
+        .quiet()
+        .ignore_status()
+        .ignore_stderr()
+        .output()
+        .with_context(|| format!("cannot run {engine}: is it installed?"))?;
         if !out.status.success() {
             return Ok(None);
         }
@@ -266,6 +272,10 @@ impl Lookup for LiveLookup<'_> {
     }
 
     fn registry_inputs_digest(&self, image: &ImageRef, arch: Arch) -> Result<Option<String>> {
+        self.ui.detail(&format!(
+            "(registry: the {} label of {image} for linux/{arch})",
+            node_image::DIGEST_LABEL
+        ));
         let tag = image.tag.as_deref().unwrap_or("latest");
         let labels = self
             .client
@@ -275,7 +285,10 @@ impl Lookup for LiveLookup<'_> {
     }
 
     fn kind_version(&self) -> Result<String> {
-        let out = cmd!(self.sh, "kind version").quiet().read().context(
+        let out = crate::shell::shown(self.ui, || cmd!(self.sh, "kind version"))
+            .quiet()
+            .read()
+            .context(
             "building a node image needs kind: see https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
         )?;
         Ok(out.split_whitespace().nth(1).unwrap_or_default().to_owned())
@@ -917,6 +930,7 @@ pub fn run(args: &BuildImageArgs, ctx: &Ctx) -> Result<()> {
     let lookup = LiveLookup {
         sh: &ctx.sh,
         client,
+        ui: &ctx.ui,
     };
     let mut resolved = ctx.ui.step("Resolving inputs", || {
         if ctx.dry_run() {

@@ -8,6 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
 use crate::engine::Engine;
+use crate::ui::Ui;
 
 /// A kind cluster name that is also safe as one directory name: kind's own
 /// rule (`^[a-z0-9.-]+$`, `pkg/internal/apis/config/validate.go`), and a
@@ -108,14 +109,28 @@ pub fn ensure_absent(sh: &Shell, name: &ClusterName, engine: Engine) -> Result<(
 /// lists the load balancer kind puts in front of several control planes,
 /// which has no CRI-O, no preload and no skopeo.
 pub fn nodes(sh: &Shell, name: &str, engine: Engine) -> Result<Vec<String>> {
+    list_nodes(sh, None, name, engine)
+}
+
+/// As [`nodes`], showing each command with `-v` (a lookup outside any
+/// plan step: load-image's resolution).
+pub fn nodes_shown(sh: &Shell, ui: &Ui, name: &str, engine: Engine) -> Result<Vec<String>> {
+    list_nodes(sh, Some(ui), name, engine)
+}
+
+fn list_nodes(sh: &Shell, ui: Option<&Ui>, name: &str, engine: Engine) -> Result<Vec<String>> {
     let cluster = format!("label=io.x-k8s.kind.cluster={name}");
     let names = "{{.Names}}";
     let mut nodes = Vec::new();
     for role in ["control-plane", "worker"] {
         let role = format!("label=io.x-k8s.kind.role={role}");
         // Two label filters: docker and podman both keep what matches both.
-        let out = engine
-            .ps(sh, &[cluster.clone(), role], names)
+        let ps = || engine.ps(sh, &[cluster.clone(), role.clone()], names);
+        let ps = match ui {
+            Some(ui) => crate::shell::shown(ui, ps),
+            None => ps(),
+        };
+        let out = ps
             .quiet()
             .read()
             .with_context(|| format!("cannot list the nodes of cluster {name} with {engine}"))?;

@@ -25,6 +25,7 @@ use crate::cluster::ClusterName;
 use crate::ctx::Ctx;
 use crate::engine::Engine;
 use crate::step::{Invocation, Plan};
+use crate::ui::Ui;
 
 /// Inside the node, where image N's archive lands for the import: on the
 /// `/var` volume (kind's `/tmp` is a tmpfs, memory the node may lack).
@@ -129,10 +130,9 @@ pub fn pick_name(typed: &str, tags: &[String]) -> Result<Load> {
         })
 }
 
-/// The names the engine has for `typed` (`ENGINE image inspect`).
-fn engine_names(sh: &Shell, engine: Engine, typed: &str) -> Result<Vec<String>> {
-    let out = engine
-        .image_inspect(sh, "{{json .RepoTags}}", typed)
+/// The names the engine has for `typed` (`ENGINE image inspect`, shown with `-v`).
+fn engine_names(sh: &Shell, ui: &Ui, engine: Engine, typed: &str) -> Result<Vec<String>> {
+    let out = crate::shell::shown(ui, || engine.image_inspect(sh, "{{json .RepoTags}}", typed))
         .quiet()
         .ignore_status()
         .output()
@@ -150,10 +150,10 @@ fn engine_names(sh: &Shell, engine: Engine, typed: &str) -> Result<Vec<String>> 
 }
 
 /// The images' names in the engine and in the nodes, in the order given.
-pub fn resolve(sh: &Shell, engine: Engine, typed: &[String]) -> Result<Vec<Load>> {
+pub fn resolve(sh: &Shell, ui: &Ui, engine: Engine, typed: &[String]) -> Result<Vec<Load>> {
     typed
         .iter()
-        .map(|t| pick_name(t, &engine_names(sh, engine, t)?))
+        .map(|t| pick_name(t, &engine_names(sh, ui, engine, t)?))
         .collect()
 }
 
@@ -271,16 +271,16 @@ fn as_typed(typed: &str) -> Result<Load> {
 }
 
 pub fn run(args: &LoadImageArgs, ctx: &Ctx) -> Result<()> {
-    let (sh, engine, dry_run) = (&ctx.sh, ctx.config.engine, ctx.dry_run());
+    let (sh, ui, engine, dry_run) = (&ctx.sh, &ctx.ui, ctx.config.engine, ctx.dry_run());
     // What a dry run could not look up, with what its plan assumes.
     let mut unresolved = Vec::new();
     let images = ctx.ui.step("Resolving the images' names", || {
         if !dry_run {
-            return resolve(sh, engine, &args.images);
+            return resolve(sh, ui, engine, &args.images);
         }
         args.images
             .iter()
-            .map(|t| match engine_names(sh, engine, t).and_then(|tags| pick_name(t, &tags)) {
+            .map(|t| match engine_names(sh, ui, engine, t).and_then(|tags| pick_name(t, &tags)) {
                 Ok(load) => Ok(load),
                 Err(err) => {
                     unresolved.push(format!(
@@ -292,7 +292,7 @@ pub fn run(args: &LoadImageArgs, ctx: &Ctx) -> Result<()> {
             .collect()
     })?;
     let name = args.name.as_str();
-    let nodes = match crate::cluster::nodes(sh, name, engine) {
+    let nodes = match crate::cluster::nodes_shown(sh, ui, name, engine) {
         Ok(nodes) if !nodes.is_empty() => nodes,
         found if dry_run => {
             let why = found
@@ -443,15 +443,20 @@ mod tests {
             return;
         };
         let (sh, tarball) = (&podman.sh, &podman.tarball);
+        let ui = &Ui {
+            verbose: false,
+            tty: false,
+            color: false,
+        };
         import(sh, "podman", tarball, "my-app:dev");
         let typed = ["my-app:dev".to_owned()];
-        let got = &resolve(sh, Engine::Podman, &typed).unwrap()[0];
+        let got = &resolve(sh, ui, Engine::Podman, &typed).unwrap()[0];
         assert_eq!(got.engine.to_string(), "localhost/my-app:dev");
         assert_eq!(
             got.node.iter().map(ToString::to_string).collect::<Vec<_>>(),
             ["localhost/my-app:dev", "docker.io/library/my-app:dev"]
         );
-        let missing = resolve(sh, Engine::Podman, &["not-there:1".to_owned()]).unwrap_err();
+        let missing = resolve(sh, ui, Engine::Podman, &["not-there:1".to_owned()]).unwrap_err();
         assert!(
             missing
                 .to_string()
@@ -464,7 +469,7 @@ mod tests {
         }
         let image = format!("kind-crio-test-app:{}", std::process::id());
         import(sh, "docker", tarball, &image);
-        let got = resolve(sh, Engine::Docker, std::slice::from_ref(&image));
+        let got = resolve(sh, ui, Engine::Docker, std::slice::from_ref(&image));
         let _ = cmd!(sh, "docker rmi {image}").quiet().ignore_stdout().run();
         let got = &got.unwrap()[0];
         assert_eq!(got.engine.to_string(), format!("docker.io/library/{image}"));
@@ -513,7 +518,12 @@ mod tests {
         .run()
         .unwrap();
 
-        let images = resolve(&sh, Engine::Docker, std::slice::from_ref(&app)).unwrap();
+        let quiet = Ui {
+            verbose: false,
+            tty: false,
+            color: false,
+        };
+        let images = resolve(&sh, &quiet, Engine::Docker, std::slice::from_ref(&app)).unwrap();
         let nodes = vec![node.clone()];
         let archives = dir.path().join("archives");
         let result =

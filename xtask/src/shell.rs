@@ -1,9 +1,12 @@
-//! The shell every command runs its programs from.
+//! The shell every command runs its programs from, and how a read-only
+//! lookup outside any plan step shows what it runs.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use xshell::Shell;
+use xshell::{Cmd, Shell};
+
+use crate::ui::Ui;
 
 /// A shell whose current directory is the workspace root, wherever cargo was run from.
 pub fn project_shell() -> Result<Shell> {
@@ -17,4 +20,16 @@ pub fn project_shell() -> Result<Shell> {
         .with_context(|| format!("cannot change to the project root {}", root.display()))?;
     sh.change_dir(root);
     Ok(sh)
+}
+
+/// The command `make` builds, for a read-only lookup that runs outside any
+/// plan step (build-image's and load-image's resolution): with `-v` it is
+/// first shown as a `$ COMMAND` line under the current step, as a plan's
+/// steps show theirs. `make` is called twice then: once to print, once to run.
+pub fn shown<'a>(ui: &Ui, make: impl Fn() -> Cmd<'a>) -> Cmd<'a> {
+    if ui.verbose {
+        let line = crate::step::shell_line(&std::process::Command::from(make()));
+        ui.detail(&format!("$ {line}"));
+    }
+    make()
 }

@@ -1311,6 +1311,61 @@ fn image_values_are_parsed_at_the_edge() {
     );
 }
 
+/// `-v` shows the commands resolution runs before any plan step: the
+/// engine's and kind's, and which registry lookups are made; without `-v`
+/// none of them.
+#[test]
+fn verbose_shows_the_commands_of_resolution() {
+    let sandbox = Sandbox::new("verbose_shows_the_commands_of_resolution");
+    let log = sandbox.path().join("ran");
+    let path = logging_stand_ins(&sandbox, &log);
+    let proxy = format!("http://127.0.0.1:{}", closed_port());
+    let stderr = |args: &[&str]| {
+        let mut cmd = sandbox.xtask(args);
+        cmd.env("PATH", &path)
+            .env("HTTPS_PROXY", &proxy)
+            .env("HTTP_PROXY", &proxy)
+            .env_remove("NO_PROXY");
+        let run = run(cmd);
+        run.ok();
+        run.stderr
+    };
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--dry-run", "build-image", "--build-node", "release"],
+            &[
+                "\n   $ kind version\n",
+                "\n   $ docker image inspect --format '{{ index .Config.Labels \"io.kind-crio.inputs.digest\" }}' ghcr.io/kind-crio/kindnode-crio:",
+            ],
+        ),
+        (
+            &["--dry-run", "build-image", "--kubernetes", "v1.36.99"],
+            &["\n   (registry: the digest of docker.io/kindest/node:v1.36.99)\n"],
+        ),
+        (
+            &["--dry-run", "load-image", "my-app:dev", "--name", "kc"],
+            &[
+                "\n   $ docker image inspect --format '{{json .RepoTags}}' my-app:dev\n",
+                "\n   $ docker ps --all --filter 'label=io.x-k8s.kind.cluster=kc' --filter 'label=io.x-k8s.kind.role=control-plane' --format '{{.Names}}'\n",
+            ],
+        ),
+    ];
+    for (args, lines) in cases {
+        let verbose = stderr(&[&["-v"][..], args].concat());
+        let quiet = stderr(args);
+        for line in *lines {
+            assert!(
+                verbose.contains(line),
+                "{args:?}: {line:?} not in:\n{verbose}"
+            );
+            assert!(
+                !quiet.contains(line.trim()),
+                "{args:?} without -v:\n{quiet}"
+            );
+        }
+    }
+}
+
 /// `--config` takes kind-crio's settings; a kind user's reflex of giving it
 /// a kind config is told which flag takes that.
 #[test]
