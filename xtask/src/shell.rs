@@ -28,7 +28,7 @@ pub fn project_shell() -> Result<Shell> {
 /// steps show theirs. `make` is called twice then: once to print, once to run.
 pub fn shown<'a>(ui: &Ui, make: impl Fn() -> Cmd<'a>) -> Cmd<'a> {
     if ui.verbose {
-        let line = crate::step::shell_line(&std::process::Command::from(make()));
+        let line = crate::step::shell_line(&std::process::Command::from(make()), &[]);
         ui.detail(&format!("$ {line}"));
     }
     make()

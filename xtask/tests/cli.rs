@@ -535,6 +535,7 @@ fn a_proxy_password_reaches_the_build_and_shows_nowhere() {
         &docker,
         format!(
             "#!/bin/sh\n# `docker image inspect`: nothing is built yet.\n[ \"$1\" = image ] && exit 1\n\
+             # BuildKit is here.\n[ \"$1\" = buildx ] && echo 'github.com/docker/buildx v0.29.1' && exit 0\n\
              printf '%s\\n' \"$@\" >'{}'\nenv >'{}'\necho 'failed to solve: the stand-in fails' >&2\nexit 1\n",
             argv.display(),
             env.display()
@@ -593,9 +594,9 @@ fn a_proxy_password_reaches_the_build_and_shows_nowhere() {
     );
     // `-v` showed the command as the plan does.
     assert!(
-        failed
-            .stderr
-            .contains(&format!("$ HTTP_PROXY={shown} http_proxy={shown}")),
+        failed.stderr.contains(&format!(
+            "$ DOCKER_BUILDKIT=1 HTTP_PROXY={shown} http_proxy={shown}"
+        )),
         "{failed}"
     );
     let argv = std::fs::read_to_string(&argv).expect("the engine ran");
