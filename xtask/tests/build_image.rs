@@ -290,9 +290,12 @@ fn dry_run_pins_a_published_node_image_by_digest() {
     );
     let t = text(&out);
     if out.status.success() {
+        // After the check that docker has BuildKit, which kind's build and ours need.
         assert!(
-            String::from_utf8_lossy(&out.stdout)
-                .starts_with("1. Building node image localhost/kind-crio/node:v1.35.0"),
+            String::from_utf8_lossy(&out.stdout).starts_with(
+                "1. Checking docker buildx (BuildKit)\n   $ docker buildx version\n\
+                 2. Building node image localhost/kind-crio/node:v1.35.0"
+            ),
             "{t}"
         );
     } else {
