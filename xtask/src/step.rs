@@ -506,9 +506,10 @@ fn run_step(ui: &Ui, step: Step<'_>, stop: Option<Duration>) -> Result<()> {
                 eprintln!("   WARNING: {subject}: {e:#}; going on ({why})");
                 Ok(())
             }
+            // Shown here; `execute` counts it among the problems.
             None => {
                 eprintln!("   {e:#}");
-                Err(e.context(format!("the check of {subject} found a problem")))
+                Err(e)
             }
         },
         (Err(e), None) => Err(e.context(format!("step \"{name}\" failed"))),

@@ -1839,7 +1839,7 @@ fn the_binary_links_no_test_kit() {
 fn golden_dry_run(name: &str, plan: &str) {
     let mut text = plan.to_owned();
     // load-image names its archives after the process.
-    let pid = regex_free_pid(&text);
+    let pid = run_pid(&text);
     if let Some(pid) = pid {
         text = text.replace(&pid, "$PID");
     }
@@ -1852,7 +1852,7 @@ fn golden_dry_run(name: &str, plan: &str) {
 /// The process number the plan names its files after: load-image's
 /// archives (`kind-crio-load-PID-0.tar`), build-image's working directory
 /// (`build-image/TAG.PID-0`).
-fn regex_free_pid(text: &str) -> Option<String> {
+fn run_pid(text: &str) -> Option<String> {
     let digits = |from: &str| -> Option<String> {
         let d: String = from.chars().take_while(char::is_ascii_digit).collect();
         (!d.is_empty()).then_some(d)

@@ -324,17 +324,13 @@ fn refresh_on_fixtures_writes_the_file_and_check_fails_when_behind() {
     let sources = sources(&server, registry.repo("kindest/node"));
     let dir = TempDir::new(test);
     let (path, stale) = stale_file(&dir);
+    let refresh = |check: bool, on: Date, mode: Mode| {
+        run_with(&refresh_args(check), &sources, &path, on, &ctx(mode)).unwrap()
+    };
 
     // A dry run reads nothing and writes nothing.
     let dry = rendered(&refresh_args(false), &sources, &path);
-    run_with(
-        &refresh_args(false),
-        &sources,
-        &path,
-        today(),
-        &ctx(Mode::DryRun),
-    )
-    .unwrap();
+    refresh(false, today(), Mode::DryRun);
     assert!(
         dry.contains(&format!(
             "GET {}/repos/kubernetes-sigs/kind/releases/latest",
@@ -347,26 +343,12 @@ fn refresh_on_fixtures_writes_the_file_and_check_fails_when_behind() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), stale);
 
     // --check on the stale file: behind, the difference shown, nothing written.
-    let checked = run_with(
-        &refresh_args(true),
-        &sources,
-        &path,
-        today(),
-        &ctx(Mode::Run),
-    )
-    .unwrap();
+    let checked = refresh(true, today(), Mode::Run);
     assert!(checked.behind);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), stale);
 
     // The refresh: the file the sources make, and the difference printed.
-    let report = run_with(
-        &refresh_args(false),
-        &sources,
-        &path,
-        today(),
-        &ctx(Mode::Run),
-    )
-    .unwrap();
+    let report = refresh(false, today(), Mode::Run);
     assert!(report.behind);
     assert_eq!(report.diff, checked.diff);
     let written = std::fs::read_to_string(&path).unwrap();
@@ -393,14 +375,7 @@ fn refresh_on_fixtures_writes_the_file_and_check_fails_when_behind() {
     );
 
     // Nothing new: up to date, and --check passes.
-    let again = run_with(
-        &refresh_args(true),
-        &sources,
-        &path,
-        today(),
-        &ctx(Mode::Run),
-    )
-    .unwrap();
+    let again = refresh(true, today(), Mode::Run);
     assert!(!again.behind && again.diff.is_empty(), "{}", again.diff);
 
     // CRI-O branches v1.38: the pre-release moves from main to its stream.
@@ -414,14 +389,7 @@ fn refresh_on_fixtures_writes_the_file_and_check_fails_when_behind() {
         &format!("{CRIO}/prerelease:/v1.38/deb/Packages"),
         vec![ok(&packages("1.38.0~rc.0"))],
     );
-    let branched = run_with(
-        &refresh_args(false),
-        &sources,
-        &path,
-        today(),
-        &ctx(Mode::Run),
-    )
-    .unwrap();
+    let branched = refresh(false, today(), Mode::Run);
     assert_eq!(
         branched
             .diff
@@ -433,14 +401,7 @@ fn refresh_on_fixtures_writes_the_file_and_check_fails_when_behind() {
 
     // A month on, v1.35 is past its end of life: out of the file, and so of the matrix.
     let later = Date::parse("2027-03-01").unwrap();
-    let report = run_with(
-        &refresh_args(false),
-        &sources,
-        &path,
-        later,
-        &ctx(Mode::Run),
-    )
-    .unwrap();
+    let report = refresh(false, later, Mode::Run);
     let read = Releases::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(
         report.diff.contains("-kubernetes = \"v1.35\""),
